@@ -1,0 +1,154 @@
+# shellcheck shell=bash disable=SC2034 # variables are read by lib.sh and run-one
+# The emulator boot tests: one line each in the table at the end.
+# Sourced after lib.sh. Group "main" runs in `make test`, "long" only in
+# `make test-long`.
+
+# QEMU -cpu max under TCG has SVM with NPT and no VMX (TESTRIG.md).
+QEMU_VIRT=svm
+# Usable RAM the kernel reports for -m 2G: less than 2048 (firmware holes),
+# much more than half.
+MEM_2G=("mem>1024" "mem<=2048")
+# -m 6G puts 2-4 GiB above the 4 GiB boundary whatever the chipset's hole.
+MEM_6G=("mem>4096" "mem<=6144")
+
+# boot_iso <firmware> <cpus> <memory> <expectations...>: the hybrid ISO
+# (command line `poweroff`) through GRUB (bios) or kapsel.efi (uefi*).
+boot_iso() {
+	local firmware=$1 cpus=$2 memory=$3 iso limit=120
+	shift 3
+	iso=$(emu_iso "poweroff") || { emu_mkiso_failed; return; }
+	# OVMF alone takes a while under TCG.
+	[ "$firmware" != bios ] && limit=240
+	# shellcheck disable=SC2046 # firmware arguments are words on purpose
+	emu_qemu "$limit" "$READY_RE" $(emu_qemu_firmware "$firmware") \
+		-smp "$cpus" -m "$memory" -cdrom "$iso" -boot d
+	emu_check_ready "$@" && emu_pass
+}
+
+# boot_kernel <cpus> <memory> <cmdline> <expectations...>: `qemu -kernel`
+# (multiboot1), the fast development path.
+boot_kernel() {
+	local cpus=$1 memory=$2 cmdline=$3
+	shift 3
+	emu_qemu 60 "$READY_RE" -machine pc -smp "$cpus" -m "$memory" \
+		-device isa-debug-exit,iobase=0xf4,iosize=0x04 \
+		-kernel "$KERNEL_ELF" -append "$cmdline"
+	emu_check_ready "$@" && emu_pass
+}
+
+# fault <kind> <vector> <mnemonic> [cpus]: test_fault=<kind> must end in a
+# full panic dump naming that exception, with all CPUs halted.
+fault() {
+	local kind=$1 vector=$2 mnemonic=$3 cpus=${4:-1}
+	emu_qemu 60 "$HALTED_RE" -machine pc -smp "$cpus" -m 256M \
+		-kernel "$KERNEL_ELF" -append "test_fault=$kind"
+	emu_check_fault "$vector" "$mnemonic" && emu_pass
+}
+
+# unknown_option <boot-path> <name>: an unknown option gets a clear warning
+# naming it, and the boot carries on to ready.
+unknown_option() {
+	local path=$1 name=$2 iso text
+	EMU_ALLOW_UNKNOWN_OPTION=1
+	case $path in
+	kernel)
+		emu_qemu 60 "$READY_RE" -machine pc -smp 1 -m 256M \
+			-kernel "$KERNEL_ELF" -append "poweroff $name=1"
+		;;
+	iso)
+		iso=$(emu_iso "$name=1 poweroff") || { emu_mkiso_failed; return; }
+		emu_qemu 120 "$READY_RE" -machine pc -smp 1 -m 256M -cdrom "$iso" -boot d
+		;;
+	esac
+	emu_check_ready "boot=bios" || return
+	text=$(emu_serial_text)
+	if ! grep -Eq "vmkernel: warning: unknown option '$name(=1)?' ignored" <<<"$text"; then
+		emu_fail "no \"vmkernel: warning: unknown option '$name' ignored\" line"
+		return
+	fi
+	emu_pass
+}
+
+# odd_cmdline <cmdline>: malformed or oversized command lines must not stop
+# the boot (warnings allowed); `poweroff` comes first so truncation keeps it.
+odd_cmdline() {
+	EMU_ALLOW_UNKNOWN_OPTION=1
+	emu_qemu 60 "$READY_RE" -machine pc -smp 1 -m 256M \
+		-kernel "$KERNEL_ELF" -append "$1"
+	emu_check_ready "boot=bios" && emu_pass
+}
+
+# bochs_iso <model> <cpus> <expectations...>: Bochs booting the ISO with GRUB
+# (BIOS): the Intel VMX + EPT rig, or a second SVM implementation.
+bochs_iso() {
+	local model=$1 cpus=$2 iso
+	shift 2
+	iso=$(emu_iso "poweroff") || { emu_mkiso_failed; return; }
+	emu_bochs $((240 + 120 * cpus)) "$READY_RE" "$iso" "$model" "$cpus"
+	emu_check_ready "$@" && emu_pass
+}
+
+# repeat <times> <test...>: the same boot several times (SMP bring-up races
+# show up as an occasional hang); the first failing run decides.
+repeat() {
+	local times=$1 i base=$EMU_DIR/serial
+	shift
+	for i in $(seq 1 "$times"); do
+		EMU_SERIAL=$base.$i.log
+		rm -f "$EMU_DIR/result"
+		"$@"
+		if ! grep -q '^PASS' "$EMU_DIR/result" 2>/dev/null; then
+			[ -f "$EMU_DIR/result" ] && sed -i "1s/: /: run $i of $times: /" "$EMU_DIR/result"
+			return
+		fi
+	done
+}
+
+# with_cpu <model> <test...>: another QEMU CPU model for one test.
+with_cpu() {
+	EMU_QEMU_CPU=$1
+	shift
+	"$@"
+}
+
+# emu_test <name> <group> <test function> <arguments...>
+declare -A EMU_CMD EMU_GROUP
+EMU_ORDER=()
+emu_test() {
+	local name=$1 group=$2
+	shift 2
+	EMU_ORDER+=("$name")
+	EMU_GROUP[$name]=$group
+	EMU_CMD[$name]=$(printf '%q ' "$@")
+}
+
+# The kernel never sees these option names; the long line is ~1.2 KiB, past
+# the 512-byte boot_info buffer.
+LONG_CMDLINE="poweroff $(printf 'padding%04d=x ' $(seq 1 80))"
+MALFORMED_CMDLINE="poweroff = == =x x= test_fault= test_fault=nonsense '\" \\ debug_exit=yes"
+
+emu_test qemu-bios-smp1 main boot_iso bios 1 2G cpus=1 boot=bios virt=$QEMU_VIRT "${MEM_2G[@]}"
+emu_test qemu-bios-smp4 main boot_iso bios 4 2G cpus=4 boot=bios virt=$QEMU_VIRT "${MEM_2G[@]}"
+emu_test qemu-uefi-smp1 main boot_iso uefi 1 2G cpus=1 boot=uefi virt=$QEMU_VIRT "${MEM_2G[@]}"
+emu_test qemu-uefi-q35-smp4 main boot_iso uefi-q35 4 2G cpus=4 boot=uefi virt=$QEMU_VIRT "${MEM_2G[@]}"
+emu_test qemu-bios-6g main boot_iso bios 2 6G cpus=2 boot=bios "${MEM_6G[@]}"
+emu_test qemu-kernel-smp2 main boot_kernel 2 2G "poweroff debug_exit" cpus=2 boot=bios virt=$QEMU_VIRT "${MEM_2G[@]}"
+emu_test qemu-kernel-novirt main with_cpu max,-svm boot_kernel 1 512M poweroff cpus=1 boot=bios virt=none
+emu_test bochs-skylake-smp2 main bochs_iso corei7_skylake_x 2 cpus=2 boot=bios virt=vmx
+emu_test fault-ud main fault ud 6 UD
+emu_test fault-pf main fault pf 14 PF
+emu_test fault-gp main fault gp 13 GP 2
+emu_test fault-de main fault de 0 DE
+emu_test fault-bp main fault bp 3 BP
+emu_test badopt-unknown main unknown_option kernel kapsel_no_such_option
+emu_test badopt-unknown-iso main unknown_option iso kapsel_no_such_option
+emu_test badopt-long-cmdline main odd_cmdline "$LONG_CMDLINE"
+emu_test badopt-malformed main odd_cmdline "$MALFORMED_CMDLINE"
+
+emu_test bochs-skylake-smp4 long bochs_iso corei7_skylake_x 4 cpus=4 boot=bios virt=vmx
+emu_test bochs-sandybridge-smp1 long bochs_iso corei7_sandy_bridge_2600k 1 cpus=1 boot=bios virt=vmx
+emu_test bochs-ryzen-smp2 long bochs_iso ryzen 2 cpus=2 boot=bios virt=svm
+emu_test qemu-uefi-q35-6g long boot_iso uefi-q35 2 6G cpus=2 boot=uefi "${MEM_6G[@]}"
+emu_test qemu-kernel-smp8-x5 long repeat 5 boot_kernel 8 2G poweroff cpus=8 boot=bios
+emu_test qemu-bios-smp4-x3 long repeat 3 boot_iso bios 4 2G cpus=4 boot=bios
+emu_test qemu-uefi-q35-smp4-x3 long repeat 3 boot_iso uefi-q35 4 2G cpus=4 boot=uefi
