@@ -1,0 +1,77 @@
+# Kapsel — top-level build. `make` builds the vmkernel, the EFI loader and the
+# hybrid ISO; `make run` boots it in QEMU; `make test` runs every test.
+# Sub-makefiles (*.mk) add their own targets; this file owns the vmkernel.
+
+BUILD := build
+CC := gcc
+LD := ld
+OBJCOPY := objcopy
+NM := nm
+PYTHON := python3
+
+VERSION := $(shell cat VERSION)
+
+# Flags from ../shared/STYLE.md plus what a freestanding x86-64 kernel needs:
+# no red zone (interrupts use the stack), no SSE (state not saved), the
+# kernel code model (linked in the top 2 GiB).
+WARNINGS := -Wall -Wextra -Werror -Wmissing-prototypes -Wshadow \
+	-Wstrict-prototypes -Wpointer-arith -Wvla -Wundef
+KERNEL_CFLAGS := -std=gnu11 -O2 -g $(WARNINGS) -ffreestanding -fno-builtin \
+	-fno-stack-protector -fno-pic -fno-pie -mno-red-zone -mcmodel=kernel \
+	-mgeneral-regs-only -fno-omit-frame-pointer -fno-asynchronous-unwind-tables \
+	-fno-strict-aliasing -fno-common -ffunction-sections -fdata-sections \
+	-Ivmkernel -Ivmkernel/include -I$(BUILD)/third_party/multiboot2 -DKAPSEL_VERSION='"$(VERSION)"'
+KERNEL_ASFLAGS := -Ivmkernel -Ivmkernel/include -D__ASSEMBLY__
+KERNEL_LDFLAGS := -nostdlib -static -z max-page-size=0x1000 -z noexecstack \
+	--no-warn-rwx-segments -T boot/vmkernel.ld
+
+# Every C and assembly file under these trees is part of the vmkernel.
+KERNEL_DIRS := boot/multiboot vmkernel drivers
+KERNEL_C := $(sort $(shell find $(KERNEL_DIRS) -name '*.c'))
+KERNEL_S := $(sort $(shell find $(KERNEL_DIRS) -name '*.S'))
+KERNEL_OBJS := $(patsubst %,$(BUILD)/kernel/%.o,$(KERNEL_C) $(KERNEL_S))
+
+.PHONY: all run test test-long bench deps clean lint
+all: $(BUILD)/vmkernel.elf $(BUILD)/kapsel.efi $(BUILD)/kapsel.iso
+
+$(BUILD)/kernel/%.c.o: %.c
+	@mkdir -p $(dir $@)
+	@echo "  CC      $<"
+	@$(CC) $(KERNEL_CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/kernel/%.S.o: %.S
+	@mkdir -p $(dir $@)
+	@echo "  AS      $<"
+	@$(CC) $(KERNEL_ASFLAGS) -MMD -MP -c $< -o $@
+
+# Two-pass link: the first image's symbols become the table the exception
+# handler uses for stack traces; the table's size is fixed by the second pass.
+$(BUILD)/kernel/vmkernel.pass1: $(KERNEL_OBJS) boot/vmkernel.ld $(BUILD)/kernel/symbols-empty.o
+	$(LD) $(KERNEL_LDFLAGS) -o $@ $(KERNEL_OBJS) $(BUILD)/kernel/symbols-empty.o
+
+$(BUILD)/kernel/symbols-empty.S:
+	@mkdir -p $(dir $@)
+	$(PYTHON) scripts/gensyms.py --empty > $@
+
+$(BUILD)/kernel/symbols.S: $(BUILD)/kernel/vmkernel.pass1 scripts/gensyms.py
+	$(NM) -n $< | $(PYTHON) scripts/gensyms.py > $@
+
+$(BUILD)/kernel/%.o: $(BUILD)/kernel/%.S
+	$(CC) $(KERNEL_ASFLAGS) -c $< -o $@
+
+$(BUILD)/vmkernel.elf: $(KERNEL_OBJS) boot/vmkernel.ld $(BUILD)/kernel/symbols.o scripts/check-image.py
+	$(LD) $(KERNEL_LDFLAGS) -o $@.tmp $(KERNEL_OBJS) $(BUILD)/kernel/symbols.o
+	$(PYTHON) scripts/check-image.py $@.tmp
+	mv $@.tmp $@
+
+-include $(shell find $(BUILD)/kernel -name '*.d' 2>/dev/null)
+
+-include boot/efi/build.mk
+-include scripts/iso.mk
+-include test/test.mk
+
+deps:
+	scripts/setup-deps
+
+clean:
+	rm -rf $(BUILD)

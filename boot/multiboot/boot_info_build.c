@@ -1,0 +1,29 @@
+#include "multiboot_parse.h"
+
+#include <lib/errno.h>
+#include <lib/string.h>
+
+void boot_info_reset(struct boot_info *out, uint32_t mode, uint32_t loader)
+{
+	memset(out, 0, sizeof(*out));
+	out->magic = BOOT_INFO_MAGIC;
+	out->version = BOOT_INFO_VERSION;
+	out->mode = mode;
+	out->loader = loader;
+}
+
+int boot_info_add_mem_range(struct boot_info *out, uint64_t base, uint64_t length, uint32_t type)
+{
+	if (!length)
+		return 0;
+	if (out->mem_range_count >= BOOT_MAX_MEM_RANGES)
+		return -ENOSPC;
+	if (type < BOOT_MEM_USABLE || type > BOOT_MEM_FIRMWARE_RUNTIME)
+		type = BOOT_MEM_RESERVED; /* unknown types must never be used */
+	struct boot_mem_range *r = &out->mem_ranges[out->mem_range_count++];
+	r->base = base;
+	r->length = base + length < base ? UINT64_MAX - base : length;
+	r->type = type;
+	r->reserved = 0;
+	return 0;
+}
