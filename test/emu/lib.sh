@@ -197,6 +197,8 @@ emu_qemu_firmware() {
 # Debian's Bochs has no 'nogui' and includes the debugger: rfb display that
 # does not wait for a viewer, and an rc file whose `c` starts the machine.
 # COM1 goes to a plain file (a FIFO nobody reads would block Bochs forever).
+# Sound drivers are the dummy ones: with no sound card the ALSA one aborts
+# Bochs 2.7 at start ("buffer overflow detected").
 emu_bochs() {
 	local limit=$1 end=$2 iso=$3 model=$4 count=$5 megs=${6:-512}
 	cat >"$EMU_DIR/bochsrc" <<-EOF
@@ -209,6 +211,7 @@ emu_bochs() {
 		boot: cdrom
 		com1: enabled=1, mode=file, dev=$EMU_SERIAL
 		log: $EMU_DIR/bochs.log
+		sound: waveoutdrv=dummy, waveindrv=dummy, midioutdrv=dummy
 		panic: action=fatal
 		error: action=report
 		info: action=report

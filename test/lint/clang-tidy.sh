@@ -23,16 +23,19 @@ flags+=(-Wno-unknown-warning-option)
 out_dir=$BUILD/test-logs/lint/clang-tidy.d
 rm -rf "$out_dir"
 mkdir -p "$out_dir"
-export out_dir
+# clang-tidy names headers by absolute path: match those of our trees only.
+header_filter="^($ROOT/)?(vmkernel|boot|drivers)/"
+export out_dir header_filter
 # One output file per source so parallel runs never interleave.
 # shellcheck disable=SC2016 # expanded by the inner shell
-printf '%s\n' "${KERNEL_C[@]}" | xargs -P "$LINT_JOBS" -I{} sh -c '
-	f=$1; shift
+printf '%s\n' "${KERNEL_C[@]}" | xargs -P "$LINT_JOBS" -I{} bash -c '
+	f=$1
+	shift
 	log="$out_dir/$(printf %s "$f" | tr / _).log"
-	clang-tidy --quiet --warnings-as-errors="*" \
-		--header-filter="^(vmkernel|boot|drivers)/" "$f" -- "$@" >"$log" 2>&1 ||
-		echo "$f" >>"$log.failed"
-' sh {} "${flags[@]}"
+	out=$(clang-tidy --quiet --warnings-as-errors="*" \
+		--header-filter="$header_filter" "$f" -- "$@" 2>&1) || echo "$f" >"$log.failed"
+	printf "%s\n" "$out" | sed "s|^$PWD/||" >"$log"
+' bash {} "${flags[@]}"
 
 # A header's finding repeats for every file including it: print it once.
 findings=$(cat "$out_dir"/*.log 2>/dev/null | grep -E '^[^ ]+:[0-9]+:[0-9]+: (warning|error):' | sort -u)

@@ -20,11 +20,23 @@ export KAPSEL_KERNEL_CFLAGS KAPSEL_EFI_CFLAGS="${KAPSEL_EFI_CFLAGS:-}"
 printf '%s\n' "${headers[@]}" | xargs -P "$LINT_JOBS" -I{} bash -c '
 	h=$1
 	base=$work/$(printf %s "$h" | tr / _)
-	printf "#include \"%s\"\n#include \"%s\"\n" "$ROOT/$h" "$ROOT/$h" >"$base.c"
 	flags=$KAPSEL_KERNEL_CFLAGS
-	case $h in boot/efi/*) [ -n "$KAPSEL_EFI_CFLAGS" ] && flags=$KAPSEL_EFI_CFLAGS ;; esac
+	# The EFI loader builds against GNU-EFI; without its build flags, the
+	# kernel flags plus GNU-EFI include paths are close enough to parse.
+	case $h in
+	boot/efi/*) flags=${KAPSEL_EFI_CFLAGS:-$flags -I/usr/include/efi -I/usr/include/efi/x86_64} ;;
+	esac
 	eval "set -- $flags"
-	gcc "$@" -fsyntax-only "$base.c" >"$base.log" 2>&1 || echo "$h" >"$base.failed"
+	printf "#include \"%s\"\n" "$ROOT/$h" >"$base.c"
+	if ! gcc "$@" -fsyntax-only "$base.c" >"$base.log" 2>&1; then
+		grep -m1 "error:" "$base.log" | sed "s|^$ROOT/||" >"$base.failed"
+		[ -s "$base.failed" ] || echo "$h:1: error: does not compile (see log)" >"$base.failed"
+		exit 0
+	fi
+	printf "#include \"%s\"\n" "$ROOT/$h" "$ROOT/$h" >"$base.c"
+	if ! gcc "$@" -fsyntax-only "$base.c" >"$base.log" 2>&1; then
+		echo "$h:1: error: fails when included twice (no include guard?): $(grep -m1 "error:" "$base.log" | sed "s|^.*error: ||")" >"$base.failed"
+	fi
 ' bash {}
 
 mapfile -t failed < <(cat "$work"/*.failed 2>/dev/null)
@@ -32,9 +44,10 @@ if [ "${#failed[@]}" = 0 ]; then
 	echo "summary: clean (${#headers[@]} headers)"
 	exit 0
 fi
-for h in "${failed[@]}"; do
-	echo "$h: does not compile on its own:"
-	sed 's/^/    /' "$work/$(printf %s "$h" | tr / _).log" | head -n 20
+printf '%s\n' "${failed[@]}"
+for f in "$work"/*.failed; do
+	echo "--- ${f%.failed}.log"
+	sed -e "s|$ROOT/||g" -e "s/^/    /" "${f%.failed}.log" | head -n 30
 done
 echo "summary: ${#failed[@]} of ${#headers[@]} header(s) not self-contained; first: ${failed[0]}"
 exit 1

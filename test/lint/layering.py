@@ -158,8 +158,8 @@ def check_file(root, src):
         target_private = private_dir_of(target)
         if target_private and target_private != private_dir_of(src) \
                 and src not in NEUTRAL_INTERFACE:
-            problems.append(f"{where}: includes {target}: only {target_private}"
-                            f" and {' '.join(NEUTRAL_INTERFACE)} may")
+            problems.append(f"{where}: includes {target}: outside {target_private}"
+                            f" only the neutral interface ({', '.join(NEUTRAL_INTERFACE)}) may")
     return problems
 
 
