@@ -12,6 +12,9 @@
 #include <arch/x86/serial.h>
 #include <core/cmdline.h>
 #include <core/panic.h>
+#include <core/platform.h>
+#include <core/smp.h>
+#include <arch/x86/power.h>
 #include <lib/log.h>
 #include <lib/string.h>
 #include <mm/heap.h>
@@ -158,6 +161,24 @@ __attribute__((noinline)) static void trigger_test_fault(enum test_fault fault)
 	panic("test_fault: the requested fault did not happen");
 }
 
+static void count_ipi(void *arg)
+{
+	__atomic_add_fetch((uint32_t *)arg, 1, __ATOMIC_RELAXED);
+}
+
+/* Every AP answers a cross-call IPI and takes timer interrupts. */
+static void smp_check_ipis(uint32_t cpus)
+{
+	if (cpus < 2)
+		return;
+	uint32_t count = 0;
+	uint32_t answered = smp_call_on_others(count_ipi, &count);
+	if (answered != cpus - 1)
+		log_warn("smp: warning: %u of %u CPUs answered the IPI\n", answered, cpus - 1);
+	else
+		log_info("smp: IPI answered by all %u other CPUs\n", answered);
+}
+
 void vmkernel_main(struct boot_info *boot, const char *problem)
 {
 	bool have_serial = serial_init();
@@ -191,15 +212,30 @@ void vmkernel_main(struct boot_info *boot, const char *problem)
 	memory_init(boot);
 	memory_check_high();
 
+	platform_init(boot, !options.no_x2apic, options.debug_exit);
+	struct smp_options smp_options = { .max_cpus = options.max_cpus, .no_smp = options.no_smp };
+	uint32_t cpus = smp_init(&bsp_percpu, &platform_acpi()->madt, &smp_options);
+	panic_set_stop_hook(smp_stop_others);
+	irq_enable();
+	smp_check_ipis(cpus);
+
 	struct pmm_stats stats;
 	pmm_get_stats(&stats);
 	uint64_t boot_cost = rdtsc() - boot_tsc_at_entry;
 	log_info("vmkernel: boot cost tsc=%lu\n", boot_cost);
-	log_info("vmkernel: ready version=%s cpus=%u mem=%lu virt=%s boot=%s\n", KAPSEL_VERSION, 1u,
+	log_info("vmkernel: ready version=%s cpus=%u mem=%lu virt=%s boot=%s\n", KAPSEL_VERSION, cpus,
 		 stats.usable_bytes >> 20, "none", boot_mode_name(boot->mode));
 
 	if (options.test_fault != TEST_FAULT_NONE)
 		trigger_test_fault(options.test_fault);
+	if (options.power_off || options.reboot) {
+		log_info("vmkernel: %s as requested on the command line\n",
+			 options.reboot ? "rebooting" : "powering off");
+		smp_stop_others();
+		if (options.reboot)
+			power_reboot();
+		power_off();
+	}
 	for (;;) {
 		irq_enable();
 		cpu_halt();
