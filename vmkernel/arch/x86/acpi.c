@@ -242,7 +242,7 @@ static int walk_root_table(struct acpi_info *info, uint64_t phys, bool xsdt)
 		  (unsigned long long)phys, count);
 
 	for (uint32_t i = 0; i < count; i++) {
-		uint64_t table_phys = read_le(root + ACPI_HEADER_LENGTH + i * entry_size,
+		uint64_t table_phys = read_le(root + ACPI_HEADER_LENGTH + (size_t)i * entry_size,
 					      entry_size);
 		const uint8_t *table;
 		uint32_t table_length;
@@ -475,7 +475,7 @@ static void parse_mcfg(struct acpi_mcfg_info *mcfg, const uint8_t *table,
 	mcfg->present = true;
 	count = (length - MCFG_OFF_ENTRIES) / MCFG_ENTRY_LENGTH;
 	for (uint32_t i = 0; i < count; i++) {
-		const uint8_t *entry = table + MCFG_OFF_ENTRIES + i * MCFG_ENTRY_LENGTH;
+		const uint8_t *entry = table + MCFG_OFF_ENTRIES + (size_t)i * MCFG_ENTRY_LENGTH;
 		struct acpi_mcfg_segment segment = {
 			.base = read64(entry),
 			.segment = read16(entry + 8),
