@@ -8,18 +8,6 @@
  */
 #include "unit.h"
 
-/* unit.h's UNIT_TEST(name) also rewrites the `.name` member it assigns, so
- * no test can use it; the same registration with a non-colliding parameter,
- * until unit.h is fixed (then delete this). */
-#undef UNIT_TEST
-#define UNIT_TEST(test_name)                                                   \
-	static void unit_test_##test_name(void);                                 \
-	__attribute__((constructor)) static void unit_register_##test_name(void) \
-	{                                                                        \
-		unit_tests[unit_test_count].name = #test_name;                   \
-		unit_tests[unit_test_count++].run = unit_test_##test_name;       \
-	}                                                                        \
-	static void unit_test_##test_name(void)
 
 #include <stdarg.h>
 #include <stdbool.h>

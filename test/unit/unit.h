@@ -23,14 +23,14 @@ extern int unit_current_failed;
 extern struct unit_test unit_tests[UNIT_MAX_TESTS];
 extern int unit_test_count;
 
-#define UNIT_TEST(name)                                                   \
-	static void unit_test_##name(void);                                 \
-	__attribute__((constructor)) static void unit_register_##name(void) \
-	{                                                                   \
-		unit_tests[unit_test_count].name = #name;                   \
-		unit_tests[unit_test_count++].run = unit_test_##name;       \
-	}                                                                   \
-	static void unit_test_##name(void)
+#define UNIT_TEST(test_name)                                                   \
+	static void unit_test_##test_name(void);                                 \
+	__attribute__((constructor)) static void unit_register_##test_name(void) \
+	{                                                                        \
+		unit_tests[unit_test_count].name = #test_name;                   \
+		unit_tests[unit_test_count++].run = unit_test_##test_name;       \
+	}                                                                        \
+	static void unit_test_##test_name(void)
 
 #define CHECK(cond)                                                          \
 	do {                                                                 \

@@ -161,6 +161,12 @@ __attribute__((noinline)) static void trigger_test_fault(enum test_fault fault)
 	panic("test_fault: the requested fault did not happen");
 }
 
+/* Boot-cost milestones, shown with loglevel=debug. */
+static void boot_milestone(const char *what)
+{
+	log_debug("boot: %-12s tsc=%lu\n", what, rdtsc() - boot_tsc_at_entry);
+}
+
 static void count_ipi(void *arg)
 {
 	__atomic_add_fetch((uint32_t *)arg, 1, __ATOMIC_RELAXED);
@@ -209,13 +215,17 @@ void vmkernel_main(struct boot_info *boot, const char *problem)
 		 cpu_features.family, cpu_features.model, cpu_features.vmx ? " vmx" : "",
 		 cpu_features.svm ? " svm" : "");
 
+	boot_milestone("console");
 	memory_init(boot);
 	memory_check_high();
+	boot_milestone("memory");
 
 	platform_init(boot, !options.no_x2apic, options.debug_exit);
+	boot_milestone("platform");
 	struct smp_options smp_options = { .max_cpus = options.max_cpus, .no_smp = options.no_smp };
 	uint32_t cpus = smp_init(&bsp_percpu, &platform_acpi()->madt, &smp_options);
 	panic_set_stop_hook(smp_stop_others);
+	boot_milestone("smp");
 	irq_enable();
 	smp_check_ipis(cpus);
 

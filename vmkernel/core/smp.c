@@ -63,12 +63,6 @@ static void smp_nmi(struct interrupt_frame *frame)
 	log_warn("vmkernel: warning: NMI on cpu %u at rip %016lx\n", cpu_index(), frame->rip);
 }
 
-/* Common per-CPU start: BSP and APs alike. */
-static void smp_cpu_start_common(void)
-{
-	lapic_init_this_cpu();
-	lapic_timer_start_periodic(SMP_TIMER_HZ, VECTOR_TIMER);
-}
 
 __attribute__((noreturn)) void smp_ap_main(struct percpu *cpu);
 __attribute__((noreturn)) void smp_ap_main(struct percpu *cpu)
@@ -76,7 +70,8 @@ __attribute__((noreturn)) void smp_ap_main(struct percpu *cpu)
 	percpu_install(cpu);
 	interrupt_load_idt();
 	vmm_install_on_cpu();
-	smp_cpu_start_common();
+	lapic_init_this_cpu();
+	lapic_timer_start_periodic(SMP_TIMER_HZ, VECTOR_TIMER);
 	cpu->tsc_at_online = rdtsc();
 	__atomic_store_n(&cpu->online, true, __ATOMIC_RELEASE);
 	for (;;) {
@@ -100,13 +95,24 @@ static struct percpu *smp_alloc_cpu(uint32_t index, uint32_t apic_id)
 	return cpu;
 }
 
+/*
+ * Waits in hlt, woken by short one-shot timer interrupts, rather than
+ * spinning: an emulator then runs the other vCPUs at once instead of
+ * when the spinning one's time slice ends.
+ */
+static void smp_pause_briefly(void)
+{
+	lapic_timer_oneshot(20, VECTOR_TIMER);
+	__asm__ volatile("sti; hlt; cli" : : : "memory");
+}
+
 static bool wait_for(volatile uint64_t *flag, uint64_t microseconds)
 {
 	uint64_t end = rdtsc() + microseconds * (tsc_hz() / 1000000);
 	while (rdtsc() < end) {
 		if (__atomic_load_n(flag, __ATOMIC_ACQUIRE))
 			return true;
-		cpu_relax();
+		smp_pause_briefly();
 	}
 	return __atomic_load_n(flag, __ATOMIC_ACQUIRE) != 0;
 }
@@ -115,7 +121,7 @@ static bool wait_online(struct percpu *cpu, uint64_t microseconds)
 {
 	uint64_t end = rdtsc() + microseconds * (tsc_hz() / 1000000);
 	while (rdtsc() < end && !__atomic_load_n(&cpu->online, __ATOMIC_ACQUIRE))
-		cpu_relax();
+		smp_pause_briefly();
 	return cpu->online;
 }
 
@@ -154,18 +160,19 @@ uint32_t smp_init(struct percpu *bsp, const struct acpi_madt_info *madt,
 	bsp->tsc_at_online = rdtsc();
 	cpus[0] = bsp;
 	cpus_online = 1;
-	smp_cpu_start_common();
 
 	uint32_t limit = options->max_cpus ? options->max_cpus : MAX_CPUS;
 	if (options->no_smp || !madt->present || limit == 1) {
 		log_info("smp: running on the BSP only (%s)\n",
 			 options->no_smp ? "nosmp" : !madt->present ? "no MADT" : "maxcpus=1");
+		lapic_timer_start_periodic(SMP_TIMER_HZ, VECTOR_TIMER);
 		return cpus_online;
 	}
 
 	uint64_t trampoline_phys = pmm_alloc_in(0x1000, 0x100000);
 	if (!trampoline_phys || vmm_map_identity(trampoline_phys, PAGE_SIZE, PT_READ | PT_WRITE | PT_EXEC)) {
 		log_error("smp: no low page for the AP trampoline; running on the BSP only\n");
+		lapic_timer_start_periodic(SMP_TIMER_HZ, VECTOR_TIMER);
 		return cpus_online;
 	}
 	uint8_t *trampoline = phys_to_virt(trampoline_phys);
@@ -197,6 +204,7 @@ uint32_t smp_init(struct percpu *bsp, const struct acpi_madt_info *madt,
 	}
 	vmm_unmap_identity(trampoline_phys, PAGE_SIZE);
 	pmm_free_frame(trampoline_phys);
+	lapic_timer_start_periodic(SMP_TIMER_HZ, VECTOR_TIMER);
 	log_info("smp: %u of %u CPUs online\n", cpus_online, madt->cpu_count ? madt->cpu_count : 1);
 	return cpus_online;
 }

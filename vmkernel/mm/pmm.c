@@ -52,18 +52,44 @@ static bool overlaps(uint64_t a, uint64_t a_end, uint64_t b, uint64_t b_end)
 	return a < b_end && b < a_end;
 }
 
+static unsigned popcount64(uint64_t v)
+{
+	/* SWAR count: no popcnt instruction is assumed, and no libgcc. */
+	v = v - ((v >> 1) & 0x5555555555555555ul);
+	v = (v & 0x3333333333333333ul) + ((v >> 2) & 0x3333333333333333ul);
+	v = (v + (v >> 4)) & 0x0f0f0f0f0f0f0f0ful;
+	return (unsigned)((v * 0x0101010101010101ul) >> 56);
+}
+
+/* Sets (used) or clears (free) the bits of frames [first, last), a word at
+ * a time where it can: boot maps cover millions of frames. */
+static void set_frames(uint64_t first, uint64_t last, bool used)
+{
+	if (last > pmm_frame_count)
+		last = pmm_frame_count;
+	while (first < last) {
+		uint64_t word = first / 64;
+		unsigned bit = first % 64;
+		uint64_t count = last - first < 64 - bit ? last - first : 64 - bit;
+		uint64_t mask = (count == 64 ? ~0ul : ((1ul << count) - 1)) << bit;
+		uint64_t before = pmm_bitmap[word];
+		uint64_t after = used ? before | mask : before & ~mask;
+		unsigned used_before = popcount64(before & mask), used_after = popcount64(after & mask);
+		pmm_free_count = pmm_free_count + used_before - used_after;
+		pmm_bitmap[word] = after;
+		first += count;
+	}
+}
+
 /* Marks frames touching [base, base+length) used. */
 static void mark_used(uint64_t base, uint64_t length)
 {
 	if (!length)
 		return;
 	uint64_t end = base + length < base ? UINT64_MAX : base + length;
-	uint64_t first = base / PMM_FRAME_SIZE;
-	uint64_t last = align_up(end, PMM_FRAME_SIZE) / PMM_FRAME_SIZE;
-	if (end > UINT64_MAX - PMM_FRAME_SIZE)
-		last = UINT64_MAX / PMM_FRAME_SIZE;
-	for (uint64_t f = first; f < last && f < pmm_frame_count; f++)
-		frame_set_used(f);
+	uint64_t last = end > UINT64_MAX - PMM_FRAME_SIZE ? UINT64_MAX / PMM_FRAME_SIZE
+							  : align_up(end, PMM_FRAME_SIZE) / PMM_FRAME_SIZE;
+	set_frames(base / PMM_FRAME_SIZE, last, true);
 }
 
 /* Marks frames wholly inside [base, base+length) free. */
@@ -71,8 +97,8 @@ static void mark_free(uint64_t base, uint64_t length)
 {
 	uint64_t first = align_up(base, PMM_FRAME_SIZE) / PMM_FRAME_SIZE;
 	uint64_t last = align_down(base + length, PMM_FRAME_SIZE) / PMM_FRAME_SIZE;
-	for (uint64_t f = first; f < last && f < pmm_frame_count; f++)
-		frame_set_free(f);
+	if (last > first)
+		set_frames(first, last, false);
 }
 
 static bool conflicts(uint64_t start, uint64_t end, const struct boot_mem_range *ranges,

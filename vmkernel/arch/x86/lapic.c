@@ -237,3 +237,12 @@ void lapic_timer_start_periodic(uint32_t hz, uint8_t vector)
 	lapic_write(LAPIC_LVT_TIMER, LVT_TIMER_PERIODIC | vector);
 	lapic_write(LAPIC_TIMER_INITIAL, count ? (uint32_t)count : 1);
 }
+
+void lapic_timer_oneshot(uint64_t microseconds, uint8_t vector)
+{
+	uint64_t count = calibrated_lapic_hz * microseconds / 1000000;
+
+	lapic_write(LAPIC_TIMER_DIVIDE, TIMER_DIVIDE_16);
+	lapic_write(LAPIC_LVT_TIMER, vector);
+	lapic_write(LAPIC_TIMER_INITIAL, count ? (count > 0xffffffffu ? 0xffffffffu : (uint32_t)count) : 1);
+}

@@ -30,6 +30,8 @@ void timer_calibrate(void);
 uint64_t tsc_hz(void);
 uint64_t lapic_timer_hz(void);
 void udelay(uint64_t microseconds);
+/* One LAPIC timer interrupt after about microseconds. */
+void lapic_timer_oneshot(uint64_t microseconds, uint8_t vector);
 /* Periodic LAPIC timer on this CPU at hz, delivering vector. */
 void lapic_timer_start_periodic(uint32_t hz, uint8_t vector);
 
