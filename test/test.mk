@@ -54,7 +54,7 @@ lint:
 
 bench:
 	$(TEST_DEPS)
-	$(MAKE) $(BUILD)/vmkernel.elf
+	$(MAKE) --no-print-directory $(BUILD)/vmkernel.elf
 	scripts/bench
 
 run:

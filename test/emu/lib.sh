@@ -308,7 +308,7 @@ emu_check_fault() {
 		return 1
 	fi
 	if ! [[ $head =~ PANIC:\ exception\ ([0-9]+)\ \(#([A-Z]+)\)\ error=0x[0-9a-fA-F]+\ cpu=[0-9]+ ]]; then
-		emu_fail "panic line not in the 'exception <vector> (#<mnemonic>) error=0x<hex> cpu=<n>' form: $head"
+		emu_fail "expected 'PANIC: exception $vector (#$mnemonic) error=0x<hex> cpu=<n>', got: $head"
 		return 1
 	fi
 	got_vector=${BASH_REMATCH[1]}
