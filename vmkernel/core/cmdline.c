@@ -122,7 +122,9 @@ int cmdline_parse(const char *cmdline, struct vmkernel_options *out, void (*repo
 
 	memset(out, 0, sizeof(*out));
 	out->log_level = LOG_INFO;
-	for (const char *p = cmdline; p && *p;) {
+	if (!cmdline)
+		return 0;
+	for (const char *p = cmdline; *p;) {
 		while (*p == ' ' || *p == '\t')
 			p++;
 		const char *start = p;

@@ -146,12 +146,9 @@ __attribute__((noinline)) static void trigger_test_fault(enum test_fault fault)
 		(void)*p;
 		break;
 	}
-	case TEST_FAULT_DE: {
-		volatile uint32_t zero = 0;
-		volatile uint32_t r = 1 / zero;
-		(void)r;
+	case TEST_FAULT_DE:
+		__asm__ volatile("xorl %%ecx, %%ecx; divl %%ecx" : : : "eax", "ecx", "edx");
 		break;
-	}
 	case TEST_FAULT_BP:
 		__asm__ volatile("int3");
 		break;

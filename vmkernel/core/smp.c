@@ -11,9 +11,25 @@
 
 #define SMP_TIMER_HZ 100
 
-extern const char trampoline_start[], trampoline_end[];
-extern const char trampoline_param_cr3[], trampoline_param_efer[], trampoline_param_stack[];
-extern const char trampoline_param_percpu[], trampoline_param_entry[], trampoline_param_started[];
+/* arch/x86/trampoline.S: the code, its size (an absolute symbol), and the
+ * parameter block that ends it. */
+extern const char trampoline_start[];
+extern const char trampoline_size[];
+
+struct trampoline_params {
+	uint64_t cr3; /* below 4 GiB: loaded in 32-bit mode */
+	uint64_t efer;
+	uint64_t stack;
+	uint64_t percpu;
+	uint64_t entry;
+	volatile uint64_t started; /* set by the AP once in protected mode */
+};
+
+static struct trampoline_params *trampoline_params_in(uint8_t *copy)
+{
+	return (struct trampoline_params *)(copy + (uintptr_t)trampoline_size -
+					    sizeof(struct trampoline_params));
+}
 
 static struct percpu *cpus[MAX_CPUS];     /* (o) set during smp_init */
 static uint32_t cpus_online;
@@ -128,10 +144,10 @@ static bool wait_online(struct percpu *cpu, uint64_t microseconds)
 /* INIT, then SIPI, and a second SIPI only if the first did not take. */
 static bool smp_start_ap(struct percpu *cpu, uint8_t *trampoline, uint64_t trampoline_phys)
 {
-	volatile uint64_t *started =
-		(volatile uint64_t *)(trampoline + (trampoline_param_started - trampoline_start));
-	*(uint64_t *)(trampoline + (trampoline_param_stack - trampoline_start)) = cpu->kernel_stack_top;
-	*(uint64_t *)(trampoline + (trampoline_param_percpu - trampoline_start)) = (uint64_t)cpu;
+	struct trampoline_params *params = trampoline_params_in(trampoline);
+	volatile uint64_t *started = &params->started;
+	params->stack = cpu->kernel_stack_top;
+	params->percpu = (uint64_t)cpu;
 	*started = 0;
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 
@@ -176,11 +192,11 @@ uint32_t smp_init(struct percpu *bsp, const struct acpi_madt_info *madt,
 		return cpus_online;
 	}
 	uint8_t *trampoline = phys_to_virt(trampoline_phys);
-	memcpy(trampoline, trampoline_start, (size_t)(trampoline_end - trampoline_start));
-	*(uint64_t *)(trampoline + (trampoline_param_cr3 - trampoline_start)) = vmm_kernel_root();
-	*(uint64_t *)(trampoline + (trampoline_param_efer - trampoline_start)) =
-		(1u << 8) | (cpu_features.nx ? (1u << 11) : 0);
-	*(uint64_t *)(trampoline + (trampoline_param_entry - trampoline_start)) = (uint64_t)smp_ap_main;
+	memcpy(trampoline, trampoline_start, (uintptr_t)trampoline_size);
+	struct trampoline_params *params = trampoline_params_in(trampoline);
+	params->cr3 = vmm_kernel_root();
+	params->efer = EFER_LME | (cpu_features.nx ? EFER_NXE : 0);
+	params->entry = (uint64_t)smp_ap_main;
 
 	for (uint32_t i = 0; i < madt->cpu_count && cpus_online < limit && cpus_online < MAX_CPUS; i++) {
 		const struct acpi_cpu *c = &madt->cpus[i];

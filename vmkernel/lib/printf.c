@@ -136,10 +136,11 @@ int vsnprintf(char *buf, size_t size, const char *fmt, va_list ap)
 			int64_t v = length >= 2 ? va_arg(ap, long long)
 				    : length == 1 ? va_arg(ap, long)
 						  : va_arg(ap, int);
+			/* Sign-extend the low 16 or 8 bits: what va_arg promoted. */
 			if (length == -1)
-				v = (short)v;
+				v = ((v & 0xffff) ^ 0x8000) - 0x8000;
 			else if (length <= -2)
-				v = (signed char)v;
+				v = ((v & 0xff) ^ 0x80) - 0x80;
 			uint64_t mag = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
 			put_number(&o, mag, v < 0, 10, false, &sp);
 			break;

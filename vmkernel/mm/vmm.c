@@ -71,7 +71,7 @@ static int map_image_part(const char *start, const char *end, uint32_t prot)
 {
 	uint64_t virt = (uint64_t)start;
 	uint64_t phys = virt - BOOT_KERNEL_VIRT_BASE + kernel_phys_start;
-	uint64_t size = (uint64_t)(end - start);
+	uint64_t size = (uint64_t)end - (uint64_t)start;
 	return pt_map(&pt_format_host, &kernel_env, kernel_root, virt, phys, size, prot | PT_GLOBAL,
 		      false);
 }
@@ -93,8 +93,7 @@ uint64_t vmm_kernel_root(void)
 
 uint64_t vmm_kernel_image_size(void)
 {
-	return (uint64_t)(__kernel_end - __kernel_text_start) +
-	       ((uint64_t)__kernel_text_start - BOOT_KERNEL_VIRT_BASE);
+	return (uint64_t)__kernel_end - BOOT_KERNEL_VIRT_BASE;
 }
 
 int vmm_init(const struct boot_info *boot)

@@ -10,9 +10,7 @@
 #define TRAMPOLINE_OFFSET(label) ((label) - trampoline_start)
 
 	.section .rodata
-	.globl trampoline_start, trampoline_end
-	.globl trampoline_param_cr3, trampoline_param_efer, trampoline_param_stack
-	.globl trampoline_param_percpu, trampoline_param_entry, trampoline_param_started
+	.globl trampoline_start, trampoline_size
 	.balign 16
 	.code16
 trampoline_start:
@@ -86,6 +84,7 @@ trampoline_far64:
 	.long 0
 	.word 0x18
 
+	/* struct trampoline_params in core/smp.c: the last bytes of the blob. */
 	.balign 8
 trampoline_param_cr3: .quad 0
 trampoline_param_efer: .quad 0
@@ -94,3 +93,4 @@ trampoline_param_percpu: .quad 0
 trampoline_param_entry: .quad 0
 trampoline_param_started: .quad 0
 trampoline_end:
+	.set trampoline_size, trampoline_end - trampoline_start
