@@ -145,10 +145,21 @@ emu_test badopt-unknown-iso main unknown_option iso kapsel_no_such_option
 emu_test badopt-long-cmdline main odd_cmdline "$LONG_CMDLINE"
 emu_test badopt-malformed main odd_cmdline "$MALFORMED_CMDLINE"
 
+# test-long: more CPUs, other CPU models (capability MSRs differ: the kernel
+# must probe, never assume), and repeated boots for bring-up races.
 emu_test bochs-skylake-smp4 long bochs_iso corei7_skylake_x 4 cpus=4 boot=bios virt=vmx
+emu_test bochs-tigerlake-smp2 long bochs_iso tigerlake 2 cpus=2 boot=bios virt=vmx
 emu_test bochs-sandybridge-smp1 long bochs_iso corei7_sandy_bridge_2600k 1 cpus=1 boot=bios virt=vmx
 emu_test bochs-ryzen-smp2 long bochs_iso ryzen 2 cpus=2 boot=bios virt=svm
+# EPT without unrestricted guest, and no EPT at all (MSR 0x48C faults):
+# whichever backend the kernel then picks, it must boot.
+emu_test bochs-lynnfield-smp1 long bochs_iso corei5_lynnfield_750 1 cpus=1 boot=bios
+emu_test bochs-penryn-smp1 long bochs_iso core2_penryn_t9600 1 cpus=1 boot=bios
+emu_test qemu-svm-without-npt long with_cpu max,-npt boot_kernel 2 1G poweroff cpus=2 boot=bios
+emu_test qemu-cpu-qemu64 long with_cpu qemu64 boot_kernel 2 1G poweroff cpus=2 boot=bios
 emu_test qemu-uefi-q35-6g long boot_iso uefi-q35 2 6G cpus=2 boot=uefi "${MEM_6G[@]}"
-emu_test qemu-kernel-smp8-x5 long repeat 5 boot_kernel 8 2G poweroff cpus=8 boot=bios
-emu_test qemu-bios-smp4-x3 long repeat 3 boot_iso bios 4 2G cpus=4 boot=bios
-emu_test qemu-uefi-q35-smp4-x3 long repeat 3 boot_iso uefi-q35 4 2G cpus=4 boot=uefi
+emu_test qemu-kernel-smp16 long boot_kernel 16 2G poweroff cpus=16 boot=bios
+emu_test qemu-kernel-smp8-x10 long repeat 10 boot_kernel 8 2G poweroff cpus=8 boot=bios
+emu_test qemu-bios-smp4-x5 long repeat 5 boot_iso bios 4 2G cpus=4 boot=bios
+emu_test qemu-uefi-q35-smp4-x5 long repeat 5 boot_iso uefi-q35 4 2G cpus=4 boot=uefi
+emu_test fault-gp-smp4-x5 long repeat 5 fault gp 13 GP 4
