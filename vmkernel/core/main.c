@@ -63,10 +63,22 @@ static void log_memory_map(const struct boot_info *boot)
 	}
 }
 
-/* The image and every module are off limits to the frame allocator. */
-static uint32_t collect_reserved(const struct boot_info *boot, struct boot_mem_range *out)
+static bool range_in_map(const struct boot_info *boot, uint64_t start, uint64_t end)
 {
-	uint32_t n = 0;
+	for (uint32_t i = 0; i < boot->mem_range_count; i++) {
+		const struct boot_mem_range *r = &boot->mem_ranges[i];
+		bool ram = r->type == BOOT_MEM_USABLE || r->type == BOOT_MEM_LOADER_RECLAIMABLE;
+		if (ram && start >= r->base && end <= r->base + r->length)
+			return true;
+	}
+	return false;
+}
+
+/* The image and every module are off limits to the frame allocator. A module
+ * outside RAM is dropped: nothing could read it safely. */
+static uint32_t collect_reserved(struct boot_info *boot, struct boot_mem_range *out)
+{
+	uint32_t n = 0, kept = 0;
 
 	out[n].base = boot->kernel_phys_start;
 	out[n++].length = boot->kernel_phys_end - boot->kernel_phys_start;
@@ -77,9 +89,18 @@ static uint32_t collect_reserved(const struct boot_info *boot, struct boot_mem_r
 				 m->name);
 			continue;
 		}
+		if (!range_in_map(boot, m->phys_start, m->phys_end)) {
+			log_warn("vmkernel: warning: module %u ('%s') at 0x%lx-0x%lx is not in RAM, ignored\n",
+				 i, m->name, m->phys_start, m->phys_end);
+			continue;
+		}
+		log_info("vmkernel: module %u: '%s' (%lu KiB)\n", kept, m->name,
+			 (m->phys_end - m->phys_start) >> 10);
 		out[n].base = m->phys_start;
 		out[n++].length = m->phys_end - m->phys_start;
+		boot->modules[kept++] = *m;
 	}
+	boot->module_count = kept;
 	return n;
 }
 
