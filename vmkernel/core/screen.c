@@ -55,7 +55,7 @@ enum vga_color {
 #define CELL_ATTR_OF(cell) ((uint8_t)((cell) >> 8))
 
 #define PANEL_ATTR CELL_ATTR(VGA_BLACK, VGA_LIGHT_GREY)
-#define TITLE_ATTR CELL_ATTR(VGA_WHITE, VGA_LIGHT_GREY)
+#define TITLE_ATTR CELL_ATTR(VGA_BLACK, VGA_LIGHT_GREY)
 #define LABEL_ATTR CELL_ATTR(VGA_DARK_GREY, VGA_LIGHT_GREY)
 #define LOG_ATTR CELL_ATTR(VGA_BLACK, VGA_YELLOW)
 #define LOG_ALERT_ATTR CELL_ATTR(VGA_RED, VGA_YELLOW)
@@ -240,11 +240,11 @@ static void layout_status_field(struct screen_grid *grid, const struct screen_la
 static void layout_panel(struct screen_grid *grid, const struct screen_layout *layout,
 			 const char *version)
 {
-	char title[64];
+	char title[160];
 	uint32_t width = grid->cols - 2 * SCREEN_MARGIN;
 
 	grid_fill(grid, 0, layout->panel_rows, PANEL_ATTR);
-	snprintf(title, sizeof(title), version ? "Kapsel %s" : "Kapsel", version);
+	snprintf(title, sizeof(title), "Kapsel %s", version ? version : "");
 	if (STATUS_ROW_TITLE < layout->panel_rows)
 		grid_put_string(grid, STATUS_ROW_TITLE, SCREEN_MARGIN, width, TITLE_ATTR, title);
 	if (STATUS_ROW_TAGLINE < layout->panel_rows)
@@ -272,7 +272,7 @@ static void layout_status(struct screen_grid *grid, const struct screen_layout *
 /* Everything but the status values: panel, log title and area, footer. */
 static void layout_frame(struct screen_grid *grid, const struct screen_layout *layout)
 {
-	static const char log_title[] = "Recent log messages";
+	static const char log_title[] = " Recent log messages ";
 
 	if (!grid_usable(grid))
 		return;
@@ -281,8 +281,8 @@ static void layout_frame(struct screen_grid *grid, const struct screen_layout *l
 	uint16_t *title_row = &grid->cells[layout->log_title_row * grid->cols];
 	for (uint32_t c = SCREEN_MARGIN; c < grid->cols - SCREEN_MARGIN; c++)
 		title_row[c] = CELL(CP437_HORIZONTAL_LINE, LOG_ATTR);
-	grid_put_string(grid, layout->log_title_row, SCREEN_MARGIN + 2, sizeof(log_title) + 1,
-			LOG_ATTR, " Recent log messages ");
+	grid_put_string(grid, layout->log_title_row, SCREEN_MARGIN + 2, sizeof(log_title) - 1,
+			LOG_ATTR, log_title);
 	grid_fill(grid, layout->log_first_row, layout->log_rows, LOG_ATTR);
 	grid_fill(grid, layout->footer_row, 1, FOOTER_ATTR);
 	grid_put_string(grid, layout->footer_row, SCREEN_MARGIN, grid->cols - 2 * SCREEN_MARGIN,
@@ -314,6 +314,41 @@ static void log_area_scroll(struct screen_grid *grid, const struct screen_layout
 	grid_fill(grid, layout->log_first_row + kept, count, LOG_ATTR);
 }
 
+/*
+ * The length of the next piece of a wrapped line: at most width characters
+ * from start, broken at a space when one is in the piece's second half.
+ * *skip gets the number of spaces the break swallows.
+ */
+static size_t log_wrap_piece(const char *text, size_t length, size_t start, uint32_t width,
+			     size_t *skip)
+{
+	*skip = 0;
+	if (length - start <= width)
+		return length - start;
+	size_t end = start + width; /* text[end] exists: the line goes on */
+	while (end > start + width / 2 && text[end] != ' ')
+		end--;
+	if (text[end] != ' ')
+		return width; /* one long word: cut it */
+	while (end + *skip < length && text[end + *skip] == ' ')
+		(*skip)++;
+	return end - start;
+}
+
+/* The rows a line takes once wrapped. */
+static uint32_t log_wrap_rows(const char *text, size_t length, uint32_t first_width,
+			      uint32_t next_width)
+{
+	uint32_t rows = 0;
+	size_t skip;
+
+	for (size_t done = 0; done < length || !rows; rows++) {
+		done += log_wrap_piece(text, length, done, rows ? next_width : first_width, &skip);
+		done += skip;
+	}
+	return rows;
+}
+
 /* Scrolls the log area and shows one whole line at its bottom, wrapped. A
  * line taller than the area shows its beginning. */
 static void log_area_show_line(struct screen_grid *grid, const struct screen_layout *layout,
@@ -321,23 +356,22 @@ static void log_area_show_line(struct screen_grid *grid, const struct screen_lay
 {
 	uint32_t first_width = grid->cols - 2 * SCREEN_MARGIN;
 	uint32_t next_width = first_width - LOG_WRAP_INDENT;
-	uint32_t rows = 1;
+	size_t done = 0, skip;
 
 	if (!grid_usable(grid) || !layout->log_rows)
 		return;
-	if (length > first_width)
-		rows += (uint32_t)((length - first_width + next_width - 1) / next_width);
+	uint32_t rows = log_wrap_rows(text, length, first_width, next_width);
 	if (rows > layout->log_rows)
 		rows = layout->log_rows;
 	uint8_t attr = log_line_is_alert(text, length) ? LOG_ALERT_ATTR : LOG_ATTR;
 	log_area_scroll(grid, layout, rows);
-	uint32_t row = layout->log_first_row + layout->log_rows - rows;
-	size_t done = grid_put(grid, row, SCREEN_MARGIN, first_width, attr, text,
-			       length < first_width ? length : first_width);
-	for (uint32_t r = 1; r < rows; r++) {
-		size_t part = length - done < next_width ? length - done : next_width;
-		done += grid_put(grid, row + r, SCREEN_MARGIN + LOG_WRAP_INDENT, next_width, attr,
-				 text + done, part);
+	uint32_t first_row = layout->log_first_row + layout->log_rows - rows;
+	for (uint32_t r = 0; r < rows; r++) {
+		uint32_t col = r ? SCREEN_MARGIN + LOG_WRAP_INDENT : SCREEN_MARGIN;
+		uint32_t width = r ? next_width : first_width;
+		size_t piece = log_wrap_piece(text, length, done, width, &skip);
+		grid_put(grid, first_row + r, col, width, attr, text + done, piece);
+		done += piece + skip;
 	}
 }
 
@@ -352,7 +386,7 @@ static bool log_area_take(struct screen *s, const char *text, size_t length)
 
 	for (size_t i = 0; i < length; i++) {
 		size_t used = s->log_line_length;
-		if (used >= LOG_LINE_MAX) /* only a racing panic gets here */
+		if (used > LOG_LINE_MAX) /* only a racing panic gets here */
 			used = 0;
 		char c = text[i];
 		if (c == '\n' || used == LOG_LINE_MAX) {
