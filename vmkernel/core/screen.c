@@ -127,6 +127,7 @@ struct screen {
 	struct screen_framebuffer fb;
 	char log_line[LOG_LINE_MAX]; /* [m] log lock: the line being received */
 	size_t log_line_length;      /* [m] log lock */
+	uint32_t log_rows_used;      /* [m] log lock: the area fills from the top */
 };
 
 static struct screen screen;
@@ -349,11 +350,12 @@ static uint32_t log_wrap_rows(const char *text, size_t length, uint32_t first_wi
 	return rows;
 }
 
-/* Scrolls the log area and shows one whole line at its bottom, wrapped. A
- * line taller than the area shows its beginning. */
-static void log_area_show_line(struct screen_grid *grid, const struct screen_layout *layout,
-			       const char *text, size_t length)
+/* Shows one whole line below the lines already shown, wrapped, scrolling
+ * the area once it is full. A line taller than the area shows its start. */
+static void log_area_show_line(struct screen *s, const char *text, size_t length)
 {
+	struct screen_grid *grid = &s->grid;
+	const struct screen_layout *layout = &s->layout;
 	uint32_t first_width = grid->cols - 2 * SCREEN_MARGIN;
 	uint32_t next_width = first_width - LOG_WRAP_INDENT;
 	size_t done = 0, skip;
@@ -363,14 +365,18 @@ static void log_area_show_line(struct screen_grid *grid, const struct screen_lay
 	uint32_t rows = log_wrap_rows(text, length, first_width, next_width);
 	if (rows > layout->log_rows)
 		rows = layout->log_rows;
+	uint32_t used = s->log_rows_used < layout->log_rows ? s->log_rows_used : layout->log_rows;
+	if (used + rows > layout->log_rows) {
+		log_area_scroll(grid, layout, used + rows - layout->log_rows);
+		used = layout->log_rows - rows;
+	}
+	s->log_rows_used = used + rows;
 	uint8_t attr = log_line_is_alert(text, length) ? LOG_ALERT_ATTR : LOG_ATTR;
-	log_area_scroll(grid, layout, rows);
-	uint32_t first_row = layout->log_first_row + layout->log_rows - rows;
 	for (uint32_t r = 0; r < rows; r++) {
 		uint32_t col = r ? SCREEN_MARGIN + LOG_WRAP_INDENT : SCREEN_MARGIN;
 		uint32_t width = r ? next_width : first_width;
 		size_t piece = log_wrap_piece(text, length, done, width, &skip);
-		grid_put(grid, first_row + r, col, width, attr, text + done, piece);
+		grid_put(grid, layout->log_first_row + used + r, col, width, attr, text + done, piece);
 		done += piece + skip;
 	}
 }
@@ -391,7 +397,7 @@ static bool log_area_take(struct screen *s, const char *text, size_t length)
 		char c = text[i];
 		if (c == '\n' || used == LOG_LINE_MAX) {
 			if (used) {
-				log_area_show_line(&s->grid, &s->layout, s->log_line, used);
+				log_area_show_line(s, s->log_line, used);
 				changed = true;
 			}
 			used = 0;
