@@ -1,0 +1,48 @@
+#include <arch/x86/virt.h>
+
+#include <arch/x86/cpu.h>
+#include <lib/printf.h>
+
+static const struct virt_host_services *host_services;
+static const struct virt_ops *chosen_backend;
+
+void virt_set_host_services(const struct virt_host_services *services)
+{
+	host_services = services;
+}
+
+const struct virt_host_services *virt_host(void)
+{
+	return host_services;
+}
+
+/* Intel CPUs offer VMX, AMD CPUs SVM; a CPU offering both is asked in that order. */
+const struct virt_ops *virt_select(char *why, size_t why_size)
+{
+	const struct virt_ops *candidates[2];
+	unsigned count = 0;
+	char reason[160] = "";
+
+	if (cpu_features.vmx)
+		candidates[count++] = &virt_ops_vmx;
+	if (cpu_features.svm)
+		candidates[count++] = &virt_ops_svm;
+	if (!count) {
+		snprintf(why, why_size, "the CPU offers neither VMX nor SVM%s",
+			 cpu_features.hypervisor ? " (nested: the outer hypervisor hides them)" : "");
+		return NULL;
+	}
+	for (unsigned i = 0; i < count; i++) {
+		if (candidates[i]->probe(reason, sizeof(reason)) == 0) {
+			chosen_backend = candidates[i];
+			return chosen_backend;
+		}
+	}
+	snprintf(why, why_size, "%s", reason);
+	return NULL;
+}
+
+const struct virt_ops *virt_backend(void)
+{
+	return chosen_backend;
+}
