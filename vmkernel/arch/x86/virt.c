@@ -23,9 +23,9 @@ const struct virt_ops *virt_select(char *why, size_t why_size)
 	unsigned count = 0;
 	char reason[160] = "";
 
-	if (cpu_features.vmx)
+	if (cpu_features.vmx && &virt_ops_vmx)
 		candidates[count++] = &virt_ops_vmx;
-	if (cpu_features.svm)
+	if (cpu_features.svm && &virt_ops_svm)
 		candidates[count++] = &virt_ops_svm;
 	if (!count) {
 		snprintf(why, why_size, "the CPU offers neither VMX nor SVM%s",

@@ -192,8 +192,9 @@ struct virt_host_services {
 void virt_set_host_services(const struct virt_host_services *services);
 const struct virt_host_services *virt_host(void);
 
-extern const struct virt_ops virt_ops_vmx;
-extern const struct virt_ops virt_ops_svm;
+/* Weak: a backend not linked into this build is simply not offered. */
+extern const struct virt_ops virt_ops_vmx __attribute__((weak));
+extern const struct virt_ops virt_ops_svm __attribute__((weak));
 
 /* Chooses the backend from CPUID once at boot; NULL with *why set when the
  * CPU can host no guests (virt=none). */
