@@ -147,11 +147,16 @@ static uint8_t printable(char c)
 	return c >= 0x20 && c < 0x7f ? (uint8_t)c : '?';
 }
 
+static uint16_t *grid_row(const struct screen_grid *grid, uint32_t row)
+{
+	return &grid->cells[(size_t)row * grid->cols];
+}
+
 static void grid_fill(struct screen_grid *grid, uint32_t row, uint32_t count, uint8_t attr)
 {
 	for (uint32_t r = row; r < row + count && r < grid->rows; r++)
 		for (uint32_t c = 0; c < grid->cols; c++)
-			grid->cells[r * grid->cols + c] = CELL(' ', attr);
+			grid_row(grid, r)[c] = CELL(' ', attr);
 }
 
 /*
@@ -166,7 +171,7 @@ static uint32_t grid_put(struct screen_grid *grid, uint32_t row, uint32_t col, u
 		return 0;
 	if (width > grid->cols - col)
 		width = grid->cols - col;
-	uint16_t *cells = &grid->cells[row * grid->cols + col];
+	uint16_t *cells = grid_row(grid, row) + col;
 	bool truncated = length > width;
 	uint32_t shown = truncated ? width : (uint32_t)length;
 	for (uint32_t i = 0; i < width; i++)
@@ -279,7 +284,7 @@ static void layout_frame(struct screen_grid *grid, const struct screen_layout *l
 		return;
 	layout_panel(grid, layout, NULL);
 	grid_fill(grid, layout->log_title_row, 1, LOG_ATTR);
-	uint16_t *title_row = &grid->cells[layout->log_title_row * grid->cols];
+	uint16_t *title_row = grid_row(grid, layout->log_title_row);
 	for (uint32_t c = SCREEN_MARGIN; c < grid->cols - SCREEN_MARGIN; c++)
 		title_row[c] = CELL(CP437_HORIZONTAL_LINE, LOG_ATTR);
 	grid_put_string(grid, layout->log_title_row, SCREEN_MARGIN + 2, sizeof(log_title) - 1,
@@ -309,9 +314,9 @@ static void log_area_scroll(struct screen_grid *grid, const struct screen_layout
 			    uint32_t count)
 {
 	uint32_t kept = layout->log_rows - count;
-	uint16_t *area = &grid->cells[layout->log_first_row * grid->cols];
+	uint16_t *area = grid_row(grid, layout->log_first_row);
 
-	memmove(area, area + count * grid->cols, (size_t)kept * grid->cols * sizeof(*area));
+	memmove(area, area + (size_t)count * grid->cols, (size_t)kept * grid->cols * sizeof(*area));
 	grid_fill(grid, layout->log_first_row + kept, count, LOG_ATTR);
 }
 
@@ -426,8 +431,8 @@ static void vga_text_draw_rows(uint32_t first, uint32_t count)
 {
 	for (uint32_t r = first; r < first + count && r < screen.grid.rows; r++)
 		for (uint32_t c = 0; c < screen.grid.cols; c++)
-			screen.vga.cells[r * screen.vga.pitch_cells + c] =
-				screen.grid.cells[r * screen.grid.cols + c];
+			screen.vga.cells[(size_t)r * screen.vga.pitch_cells + c] =
+				grid_row(&screen.grid, r)[c];
 }
 
 static void framebuffer_store_run(uint8_t *line, const uint32_t *pixels, uint32_t count,
@@ -440,9 +445,10 @@ static void framebuffer_store_run(uint8_t *line, const uint32_t *pixels, uint32_
 		break;
 	case 3:
 		for (uint32_t i = 0; i < count; i++) {
-			line[3 * i] = (uint8_t)pixels[i];
-			line[3 * i + 1] = (uint8_t)(pixels[i] >> 8);
-			line[3 * i + 2] = (uint8_t)(pixels[i] >> 16);
+			uint8_t *pixel = line + (size_t)i * 3;
+			pixel[0] = (uint8_t)pixels[i];
+			pixel[1] = (uint8_t)(pixels[i] >> 8);
+			pixel[2] = (uint8_t)(pixels[i] >> 16);
 		}
 		break;
 	default:
@@ -464,8 +470,10 @@ static void framebuffer_draw_cell(const struct screen_framebuffer *fb, uint32_t 
 	uint32_t run[SCREEN_FONT_WIDTH * FB_MAX_SCALE];
 
 	for (uint32_t gy = 0; gy < SCREEN_FONT_HEIGHT; gy++) {
-		for (uint32_t px = 0; px < cell_width; px++)
-			run[px] = glyph[gy] & (0x80u >> (px / fb->scale)) ? fg : bg;
+		uint32_t px = 0;
+		for (uint32_t gx = 0; gx < SCREEN_FONT_WIDTH; gx++)
+			for (uint32_t sx = 0; sx < fb->scale; sx++)
+				run[px++] = glyph[gy] & (0x80u >> gx) ? fg : bg;
 		for (uint32_t sy = 0; sy < fb->scale; sy++) {
 			uint8_t *line = fb->pixels + (size_t)(y + gy * fb->scale + sy) * fb->pitch +
 					(size_t)x * fb->bytes_per_pixel;
@@ -479,7 +487,7 @@ static void framebuffer_draw_rows(uint32_t first, uint32_t count)
 {
 	for (uint32_t r = first; r < first + count && r < screen.grid.rows; r++)
 		for (uint32_t c = 0; c < screen.grid.cols; c++) {
-			uint32_t i = r * screen.grid.cols + c;
+			size_t i = (size_t)r * screen.grid.cols + c;
 			if (screen.fb.drawn[i] == screen.grid.cells[i])
 				continue;
 			framebuffer_draw_cell(&screen.fb, c, r, screen.grid.cells[i]);
