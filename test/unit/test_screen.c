@@ -457,10 +457,14 @@ UNIT_TEST(trouble_is_drawn_in_red)
 	log_text("mm: warning: RAM above 4 GiB is reported but no frame there is free and this line is long\n");
 	log_text("all is well\n");
 	log_text("\nvmkernel: PANIC: test\n");
+	log_text("  ffffffff8020e672 trigger_test_fault+0x42\n");
+	log_text("smp: CPU 3 failed to start\n");
 	CHECK_EQ(attr_at(LOG_ROW(0), 2), LOG_ALERT_ATTR);
 	CHECK_EQ(attr_at(LOG_ROW(1), 4), LOG_ALERT_ATTR); /* the wrapped part too */
 	CHECK_EQ(attr_at(LOG_ROW(2), 2), LOG_ATTR);
 	CHECK_EQ(attr_at(LOG_ROW(3), 2), LOG_ALERT_ATTR);
+	CHECK_EQ(attr_at(LOG_ROW(4), 2), LOG_ATTR); /* a symbol name is no alarm */
+	CHECK_EQ(attr_at(LOG_ROW(5), 2), LOG_ALERT_ATTR);
 	reset();
 }
 

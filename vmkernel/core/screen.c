@@ -299,7 +299,7 @@ static void layout_frame(struct screen_grid *grid, const struct screen_layout *l
  * the sinks, so this goes by the words the vmkernel's messages use. */
 static bool log_line_is_alert(const char *text, size_t length)
 {
-	static const char *const alert_words[] = { "error", "warning", "PANIC", "halted", "fault" };
+	static const char *const alert_words[] = { "error", "warning", "fail", "PANIC", "halted" };
 
 	for (size_t w = 0; w < sizeof(alert_words) / sizeof(alert_words[0]); w++) {
 		size_t word_length = strlen(alert_words[w]);
