@@ -13,6 +13,9 @@
 #define SCREEN_FONT_HEIGHT 16
 #define SCREEN_FONT_GLYPHS 256
 
-extern const uint8_t screen_font_glyphs[SCREEN_FONT_GLYPHS][SCREEN_FONT_HEIGHT];
+/* Weak so the vmkernel still links where the build does not generate the
+ * font: the address is then NULL and only VGA text mode is available. */
+extern const uint8_t screen_font_glyphs[SCREEN_FONT_GLYPHS][SCREEN_FONT_HEIGHT]
+	__attribute__((weak));
 
 #endif

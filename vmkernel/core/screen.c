@@ -554,6 +554,10 @@ static int framebuffer_init(const struct boot_framebuffer *fb)
 {
 	struct screen_framebuffer *out = &screen.fb;
 
+	if (!screen_font_glyphs) {
+		log_warn("screen: warning: no font linked in, the framebuffer stays unused\n");
+		return -ENODEV;
+	}
 	if (!framebuffer_format_ok(fb))
 		return -ENODEV;
 	uint32_t scale_x = fb->width / (FB_GRID_TARGET_COLS * SCREEN_FONT_WIDTH);
