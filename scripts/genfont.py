@@ -18,10 +18,12 @@ Without a table the first 256 glyphs are taken as CP437 already.
 
 usage: genfont.py FONT.psf[.gz] > font.S     (the assembly for the vmkernel)
        genfont.py --check FONT.psf[.gz]      (report coverage, write nothing)
+       genfont.py --self-test                (the parser against made-up fonts)
 """
 import gzip
 import struct
 import sys
+import unittest
 
 GLYPH_WIDTH = 8
 GLYPH_HEIGHT = 16
@@ -194,7 +196,114 @@ def assembly(path, ordered, missing):
     return "\n".join(lines) + "\n"
 
 
+def made_up_glyph(n):
+    return bytes((n + row) & 0xFF for row in range(GLYPH_HEIGHT))
+
+
+def made_up_psf1(glyph_count=256, table=None, height=GLYPH_HEIGHT):
+    """A PSF1 font whose glyph i is made_up_glyph(i); table maps glyph ->
+    list of code points (or lists, for sequences)."""
+    mode = (PSF1_MODE512 if glyph_count == 512 else 0) | (PSF1_MODEHASTAB if table is not None else 0)
+    data = PSF1_MAGIC + bytes([mode, height])
+    data += b"".join(made_up_glyph(i)[:height] for i in range(glyph_count))
+    if table is not None:
+        for glyph in range(glyph_count):
+            for entry in table.get(glyph, []):
+                if isinstance(entry, list):
+                    data += struct.pack("<H", PSF1_STARTSEQ)
+                    data += b"".join(struct.pack("<H", c) for c in entry)
+                else:
+                    data += struct.pack("<H", entry)
+            data += struct.pack("<H", PSF1_SEPARATOR)
+    return data
+
+
+def made_up_psf2(glyph_count, table):
+    header = struct.pack("<4sIIIIIII", PSF2_MAGIC, 0, 32, PSF2_HAS_UNICODE_TABLE, glyph_count,
+                         GLYPH_HEIGHT, GLYPH_HEIGHT, GLYPH_WIDTH)
+    data = header + b"".join(made_up_glyph(i) for i in range(glyph_count))
+    for glyph in range(glyph_count):
+        for entry in table.get(glyph, []):
+            if isinstance(entry, list):
+                data += bytes([PSF2_STARTSEQ]) + "".join(map(chr, entry)).encode("utf-8")
+            else:
+                data += chr(entry).encode("utf-8")
+        data += bytes([PSF2_SEPARATOR])
+    return data
+
+
+class GenfontSelfTest(unittest.TestCase):
+    # A font in Unicode order for printable ASCII and two box-drawing
+    # characters, with the glyphs shuffled: glyph i holds code point
+    # ASCII[(i * 7) % 95].
+    ASCII = list(range(0x20, 0x7F))
+
+    def shuffled_table(self):
+        table = {i: [self.ASCII[(i * 7) % 95]] for i in range(95)}
+        table[95] = [0x2500, [0x2500, 0x0301]]  # horizontal line, and a sequence
+        table[96] = [0xFFFD]
+        return table
+
+    def glyph_for(self, code_point, table):
+        return next(made_up_glyph(g) for g, cps in table.items() if code_point in cps)
+
+    def test_psf1_without_table_is_taken_as_cp437(self):
+        ordered, missing = cp437_glyphs(*parse_psf(made_up_psf1()))
+        self.assertEqual(len(ordered), 256)
+        self.assertEqual(ordered[0x41], made_up_glyph(0x41))
+        self.assertEqual(missing, [])
+
+    def test_psf1_table_reorders_into_cp437(self):
+        table = self.shuffled_table()
+        ordered, missing = cp437_glyphs(*parse_psf(made_up_psf1(256, table)))
+        self.assertEqual(ordered[ord("A")], self.glyph_for(ord("A"), table))
+        self.assertEqual(ordered[ord("~")], self.glyph_for(ord("~"), table))
+        self.assertEqual(ordered[0xC4], made_up_glyph(95))  # CP437 0xC4 is U+2500
+        self.assertEqual(ordered[0], bytes(GLYPH_HEIGHT))   # NUL is blank
+        self.assertEqual(ordered[0xB3], made_up_glyph(96))  # U+2502 absent: U+FFFD
+        self.assertIn(0xB3, missing)
+        self.assertNotIn(0xC4, missing)
+
+    def test_psf1_with_512_glyphs(self):
+        table = {300: [ord("A")], **{i: [c] for i, c in enumerate(self.ASCII) if c != ord("A")}}
+        table[301] = [ord("?")]
+        ordered, _ = cp437_glyphs(*parse_psf(made_up_psf1(512, table)))
+        self.assertEqual(ordered[ord("A")], made_up_glyph(300))
+
+    def test_psf2_utf8_table(self):
+        table = self.shuffled_table()
+        ordered, _ = cp437_glyphs(*parse_psf(made_up_psf2(97, table)))
+        self.assertEqual(ordered[ord("z")], self.glyph_for(ord("z"), table))
+        self.assertEqual(ordered[0xC4], made_up_glyph(95))
+
+    def test_refused_fonts(self):
+        with self.assertRaisesRegex(FontError, "8x8"):
+            parse_psf(made_up_psf1(height=8))
+        with self.assertRaisesRegex(FontError, "ends early"):
+            parse_psf(made_up_psf1()[:1000])
+        with self.assertRaisesRegex(FontError, "not a PSF"):
+            parse_psf(b"\0" * 64)
+        table = self.shuffled_table()
+        del table[0]
+        table[0] = [0x263A]  # lose ASCII[0] (space)
+        with self.assertRaisesRegex(FontError, "ASCII"):
+            cp437_glyphs(*parse_psf(made_up_psf1(256, table)))
+
+    def test_assembly_has_every_glyph(self):
+        ordered, missing = cp437_glyphs(*parse_psf(made_up_psf1()))
+        text = assembly("made-up.psf", ordered, missing)
+        self.assertIn("\t.globl %s\n" % SYMBOL, text)
+        self.assertIn("\t.size %s, 4096\n" % SYMBOL, text)
+        rows = [line for line in text.splitlines() if line.startswith("\t.byte ")]
+        self.assertEqual(len(rows), 256)
+        self.assertTrue(all(line.count("0x") == GLYPH_HEIGHT + 1 for line in rows))
+
+
 def main(argv):
+    if argv[1:] == ["--self-test"]:
+        suite = unittest.defaultTestLoader.loadTestsFromTestCase(GenfontSelfTest)
+        result = unittest.TextTestRunner(verbosity=0).run(suite)
+        return 0 if result.wasSuccessful() else 1
     check_only = len(argv) == 3 and argv[1] == "--check"
     if len(argv) != 2 and not check_only:
         sys.stderr.write(__doc__.split("\n\n")[-1])
