@@ -1,0 +1,419 @@
+#include <vm/vmdef.h>
+
+#include <lib/errno.h>
+#include <lib/printf.h>
+#include <lib/string.h>
+
+#include <stdarg.h>
+
+/* The text of one value, not NUL-terminated: it points into the input. */
+struct text_span {
+	const char *start;
+	size_t length;
+};
+
+struct vmdef_parser {
+	struct vm_definition *out;
+	char *error;
+	size_t error_size;
+	unsigned line;
+};
+
+enum vmdef_key {
+	KEY_NAME,
+	KEY_MEMSIZE,
+	KEY_NUMVCPUS,
+	KEY_KERNEL,
+	KEY_INITRD,
+	KEY_MODULE,
+	KEY_CMDLINE,
+	KEY_TESTDEV,
+	KEY_ON_TRIPLE_FAULT,
+	KEY_HW_VERSION,
+	KEY_COUNT
+};
+
+typedef int (*vmdef_value_fn)(struct vmdef_parser *parser, struct text_span value);
+
+struct vmdef_key_spec {
+	const char *name;
+	bool repeatable;
+	vmdef_value_fn parse;
+};
+
+__attribute__((format(printf, 2, 3)))
+static int vmdef_fail(struct vmdef_parser *parser, const char *fmt, ...)
+{
+	if (parser->error && parser->error_size) {
+		size_t used = 0;
+		if (parser->line) {
+			int n = snprintf(parser->error, parser->error_size, "line %u: ", parser->line);
+			used = n > 0 && (size_t)n < parser->error_size ? (size_t)n : 0;
+		}
+		va_list ap;
+		va_start(ap, fmt);
+		vsnprintf(parser->error + used, parser->error_size - used, fmt, ap);
+		va_end(ap);
+	}
+	return -EINVAL;
+}
+
+static bool is_blank(char c)
+{
+	return c == ' ' || c == '\t' || c == '\r';
+}
+
+static char lower(char c)
+{
+	return c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
+}
+
+static bool span_equals(struct text_span span, const char *word)
+{
+	size_t length = strlen(word);
+	return span.length == length && !memcmp(span.start, word, length);
+}
+
+static bool span_equals_ignoring_case(struct text_span span, const char *word)
+{
+	if (span.length != strlen(word))
+		return false;
+	for (size_t i = 0; i < span.length; i++)
+		if (lower(span.start[i]) != word[i])
+			return false;
+	return true;
+}
+
+/* Copies span into buffer (size bytes with the NUL) or fails naming key. */
+static int copy_value(struct vmdef_parser *parser, const char *key, struct text_span value,
+		      char *buffer, size_t size)
+{
+	if (value.length >= size)
+		return vmdef_fail(parser, "%s is %zu characters long, more than %zu", key, value.length,
+				  size - 1);
+	memcpy(buffer, value.start, value.length);
+	buffer[value.length] = '\0';
+	return 0;
+}
+
+/* Decimal number in [min, max]; no sign, no suffix. */
+static int parse_number(struct vmdef_parser *parser, const char *key, struct text_span value,
+			uint32_t min, uint32_t max, uint32_t *out)
+{
+	uint64_t number = 0;
+
+	if (!value.length)
+		return vmdef_fail(parser, "%s needs a number", key);
+	for (size_t i = 0; i < value.length; i++) {
+		char c = value.start[i];
+		if (c < '0' || c > '9')
+			return vmdef_fail(parser, "%s '%.*s' is not a number", key, (int)value.length,
+					  value.start);
+		number = number * 10 + (uint64_t)(c - '0');
+		if (number > max)
+			break; /* out of range either way; stop before it can overflow */
+	}
+	if (number < min || number > max)
+		return vmdef_fail(parser, "%s '%.*s' is out of range %u..%u", key, (int)value.length,
+				  value.start, min, max);
+	*out = (uint32_t)number;
+	return 0;
+}
+
+/* A boot module name: one word, no spaces. */
+static int parse_module_name(struct vmdef_parser *parser, const char *key, struct text_span value,
+			     char *buffer)
+{
+	if (!value.length)
+		return vmdef_fail(parser, "%s needs a module name", key);
+	for (size_t i = 0; i < value.length; i++)
+		if (is_blank(value.start[i]))
+			return vmdef_fail(parser, "%s '%.*s' must be one word (a boot module's name)", key,
+					  (int)value.length, value.start);
+	return copy_value(parser, key, value, buffer, VMDEF_MODULE_NAME_MAX);
+}
+
+static int parse_name(struct vmdef_parser *parser, struct text_span value)
+{
+	if (!value.length)
+		return vmdef_fail(parser, "name is empty");
+	for (size_t i = 0; i < value.length; i++) {
+		char c = value.start[i];
+		bool allowed = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+			       (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-';
+		if (!allowed)
+			return vmdef_fail(parser,
+					  "name '%.*s' may hold only letters, digits, '_', '.' and '-'",
+					  (int)value.length, value.start);
+	}
+	return copy_value(parser, "name", value, parser->out->name, VMDEF_NAME_MAX);
+}
+
+static int parse_memsize(struct vmdef_parser *parser, struct text_span value)
+{
+	return parse_number(parser, "memsize", value, 1, VMDEF_MEMSIZE_MAX_MIB,
+			    &parser->out->memsize_mib);
+}
+
+static int parse_numvcpus(struct vmdef_parser *parser, struct text_span value)
+{
+	return parse_number(parser, "numvcpus", value, 1, VMDEF_MAX_VCPUS,
+			    &parser->out->vcpu_count);
+}
+
+static int parse_kernel(struct vmdef_parser *parser, struct text_span value)
+{
+	return parse_module_name(parser, "kernel", value, parser->out->kernel);
+}
+
+static int parse_initrd(struct vmdef_parser *parser, struct text_span value)
+{
+	return parse_module_name(parser, "initrd", value, parser->out->initrd);
+}
+
+static int parse_module(struct vmdef_parser *parser, struct text_span value)
+{
+	struct vm_definition *out = parser->out;
+
+	if (out->module_count == VMDEF_MAX_MODULES)
+		return vmdef_fail(parser, "more than %u module lines", VMDEF_MAX_MODULES);
+	struct vmdef_module *module = &out->modules[out->module_count];
+	struct text_span name = value;
+	for (name.length = 0; name.length < value.length && !is_blank(value.start[name.length]);)
+		name.length++;
+	int rc = parse_module_name(parser, "module", name, module->name);
+	if (!rc)
+		rc = copy_value(parser, "module", value, module->line, VMDEF_MODULE_LINE_MAX);
+	if (!rc)
+		out->module_count++;
+	return rc;
+}
+
+static int parse_cmdline(struct vmdef_parser *parser, struct text_span value)
+{
+	return copy_value(parser, "cmdline", value, parser->out->cmdline, VMDEF_CMDLINE_MAX);
+}
+
+static int parse_testdev(struct vmdef_parser *parser, struct text_span value)
+{
+	if (span_equals_ignoring_case(value, "on") || span_equals_ignoring_case(value, "true"))
+		parser->out->testdev = true;
+	else if (span_equals_ignoring_case(value, "off") || span_equals_ignoring_case(value, "false"))
+		parser->out->testdev = false;
+	else
+		return vmdef_fail(parser, "testdev '%.*s' must be on or off", (int)value.length,
+				  value.start);
+	return 0;
+}
+
+static int parse_on_triple_fault(struct vmdef_parser *parser, struct text_span value)
+{
+	if (span_equals_ignoring_case(value, "stop"))
+		parser->out->on_triple_fault = VMDEF_TRIPLE_FAULT_STOP;
+	else if (span_equals_ignoring_case(value, "reset"))
+		parser->out->on_triple_fault = VMDEF_TRIPLE_FAULT_RESET;
+	else
+		return vmdef_fail(parser, "on_triple_fault '%.*s' must be stop or reset",
+				  (int)value.length, value.start);
+	return 0;
+}
+
+static int parse_hw_version(struct vmdef_parser *parser, struct text_span value)
+{
+	if (!span_equals(value, "1"))
+		return vmdef_fail(parser, "hw.version '%.*s' is not supported (this vmkernel has version %u)",
+				  (int)value.length, value.start, VMDEF_HW_VERSION_CURRENT);
+	parser->out->hw_version = VMDEF_HW_VERSION_CURRENT;
+	return 0;
+}
+
+/* Indexed by enum vmdef_key; names lower case. */
+static const struct vmdef_key_spec key_table[KEY_COUNT] = {
+	[KEY_NAME] = { "name", false, parse_name },
+	[KEY_MEMSIZE] = { "memsize", false, parse_memsize },
+	[KEY_NUMVCPUS] = { "numvcpus", false, parse_numvcpus },
+	[KEY_KERNEL] = { "kernel", false, parse_kernel },
+	[KEY_INITRD] = { "initrd", false, parse_initrd },
+	[KEY_MODULE] = { "module", true, parse_module },
+	[KEY_CMDLINE] = { "cmdline", false, parse_cmdline },
+	[KEY_TESTDEV] = { "testdev", false, parse_testdev },
+	[KEY_ON_TRIPLE_FAULT] = { "on_triple_fault", false, parse_on_triple_fault },
+	[KEY_HW_VERSION] = { "hw.version", false, parse_hw_version },
+};
+
+static bool is_key_char(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	       c == '_' || c == '.' || c == '-';
+}
+
+/*
+ * One non-blank, non-comment line: key, '=', then a value that is either
+ * "quoted" (anything but a quote; then only blanks or a comment) or bare (up
+ * to a '#' or the end, trailing blanks dropped).
+ */
+static int parse_line(struct vmdef_parser *parser, const char *line, size_t length,
+		      unsigned first_line[KEY_COUNT])
+{
+	size_t at = 0;
+
+	struct text_span key = { line, 0 };
+	while (at < length && is_key_char(line[at]))
+		at++;
+	key.length = at;
+	while (at < length && is_blank(line[at]))
+		at++;
+	if (!key.length || at == length || line[at] != '=')
+		return vmdef_fail(parser, "expected key = \"value\"");
+	at++;
+	while (at < length && is_blank(line[at]))
+		at++;
+
+	struct text_span value = { line + at, 0 };
+	if (at < length && line[at] == '"') {
+		const char *close = memchr(line + at + 1, '"', length - at - 1);
+		if (!close)
+			return vmdef_fail(parser, "'%.*s': the value's quote is not closed",
+					  (int)key.length, key.start);
+		value.start = line + at + 1;
+		value.length = (size_t)(close - value.start);
+		at = (size_t)(close - line) + 1;
+		while (at < length && is_blank(line[at]))
+			at++;
+		if (at < length && line[at] != '#')
+			return vmdef_fail(parser, "'%.*s': text after the closing quote",
+					  (int)key.length, key.start);
+	} else {
+		while (at + value.length < length && line[at + value.length] != '#')
+			value.length++;
+		while (value.length && is_blank(value.start[value.length - 1]))
+			value.length--;
+		for (size_t i = 0; i < value.length; i++)
+			if (value.start[i] == '"')
+				return vmdef_fail(parser, "'%.*s': stray quote in the value",
+						  (int)key.length, key.start);
+	}
+
+	for (unsigned k = 0; k < KEY_COUNT; k++) {
+		if (!span_equals_ignoring_case(key, key_table[k].name))
+			continue;
+		if (first_line[k] && !key_table[k].repeatable)
+			return vmdef_fail(parser, "duplicate key '%s' (first set on line %u)",
+					  key_table[k].name, first_line[k]);
+		if (!first_line[k])
+			first_line[k] = parser->line;
+		return key_table[k].parse(parser, value);
+	}
+	return vmdef_fail(parser, "unknown key '%.*s'", (int)key.length, key.start);
+}
+
+int vmdef_parse(const char *text, size_t length, struct vm_definition *out, char *error,
+		size_t error_size)
+{
+	struct vmdef_parser parser = { .out = out, .error = error, .error_size = error_size };
+	unsigned first_line[KEY_COUNT] = { 0 };
+
+	if (error && error_size)
+		error[0] = '\0';
+	if (!out)
+		return vmdef_fail(&parser, "no definition to fill");
+	memset(out, 0, sizeof(*out));
+	out->memsize_mib = VMDEF_MEMSIZE_DEFAULT_MIB;
+	out->vcpu_count = 1;
+	out->on_triple_fault = VMDEF_TRIPLE_FAULT_STOP;
+	out->hw_version = VMDEF_HW_VERSION_CURRENT;
+	if (!text && length)
+		return vmdef_fail(&parser, "no text");
+
+	for (size_t at = 0; at < length;) {
+		const char *line = text + at;
+		const char *newline = memchr(line, '\n', length - at);
+		size_t line_length = newline ? (size_t)(newline - line) : length - at;
+		at += line_length + (newline ? 1 : 0);
+		parser.line++;
+
+		if (memchr(line, '\0', line_length))
+			return vmdef_fail(&parser, "NUL byte in the text");
+		while (line_length && is_blank(*line)) {
+			line++;
+			line_length--;
+		}
+		while (line_length && is_blank(line[line_length - 1]))
+			line_length--;
+		if (!line_length || line[0] == '#')
+			continue;
+		int rc = parse_line(&parser, line, line_length, first_line);
+		if (rc)
+			return rc;
+	}
+
+	parser.line = 0;
+	if (!first_line[KEY_NAME])
+		return vmdef_fail(&parser, "missing required key 'name'");
+	if (!first_line[KEY_KERNEL])
+		return vmdef_fail(&parser, "missing required key 'kernel'");
+	return 0;
+}
+
+/* The first word of a module command line. */
+static struct text_span first_word(const char *module_name)
+{
+	struct text_span word = { module_name, 0 };
+
+	while (word.start[0] == ' ' || word.start[0] == '\t')
+		word.start++;
+	while (word.start[word.length] && !is_blank(word.start[word.length]))
+		word.length++;
+	return word;
+}
+
+static struct text_span last_path_component(struct text_span path)
+{
+	struct text_span component = path;
+
+	for (size_t i = path.length; i > 0; i--) {
+		if (path.start[i - 1] == '/') {
+			component.start = path.start + i;
+			component.length = path.length - i;
+			break;
+		}
+	}
+	return component;
+}
+
+bool vmdef_is_definition_module(const char *module_name)
+{
+	static const char prefix[] = "vmdef ";
+	static const char suffix[] = ".vmx";
+	const size_t suffix_length = sizeof(suffix) - 1;
+
+	if (!module_name)
+		return false;
+	if (!strncmp(module_name, prefix, sizeof(prefix) - 1))
+		return true;
+	struct text_span file = last_path_component(first_word(module_name));
+	if (file.length <= suffix_length)
+		return false;
+	struct text_span ending = { file.start + file.length - suffix_length, suffix_length };
+	return span_equals_ignoring_case(ending, suffix);
+}
+
+int vmdef_find_module(const struct boot_module *mods, unsigned count, const char *name)
+{
+	int by_file_name = -ENOENT;
+
+	if (!name || !name[0])
+		return -EINVAL;
+	for (unsigned i = 0; i < count; i++) {
+		char module_name[BOOT_MODULE_NAME_MAX + 1];
+		/* The boot path terminates names, but this must not depend on it. */
+		memcpy(module_name, mods[i].name, BOOT_MODULE_NAME_MAX);
+		module_name[BOOT_MODULE_NAME_MAX] = '\0';
+		struct text_span word = first_word(module_name);
+		if (span_equals(word, name))
+			return (int)i;
+		if (span_equals(last_path_component(word), name))
+			by_file_name = by_file_name == -ENOENT ? (int)i : -EEXIST;
+	}
+	return by_file_name;
+}

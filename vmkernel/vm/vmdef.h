@@ -1,0 +1,86 @@
+/*
+ * VM definitions: a boot module holding a small text file in the style of
+ * an ESX .vmx, one `key = "value"` per line:
+ *
+ *   # comment                    blank lines and comments are ignored
+ *   name = "web1"                required; [A-Za-z0-9_.-], 1..31 characters
+ *   memsize = "256"              MiB, 1..65536; default 64
+ *   numvcpus = 2                 1..16; default 1 (quotes optional)
+ *   kernel = "guest.elf"         required: the boot module holding the kernel
+ *   initrd = "initrd.img"        optional boot module
+ *   module = "disk.img ro"       repeatable, up to 8: boot module name, then
+ *                                the string the guest sees with it
+ *   cmdline = "console=ttyS0"    the guest's command line, up to 1023 bytes
+ *   testdev = "on"               on/off (true/false): the test MMIO device
+ *   on_triple_fault = "reset"    stop (default) or reset
+ *   hw.version = "1"             virtual hardware version; only 1 exists
+ *
+ * Keys are case-insensitive (ESX writes memSize). Unlike ESX, an unknown or
+ * repeated key is an error: a typo in a boot-time definition must be loud.
+ * Values in quotes may hold spaces and '#'; an unquoted value ends at '#'.
+ */
+#ifndef KAPSEL_VM_VMDEF_H
+#define KAPSEL_VM_VMDEF_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <boot_info.h>
+
+#define VMDEF_NAME_MAX 32      /* with the NUL */
+#define VMDEF_MODULE_NAME_MAX BOOT_MODULE_NAME_MAX
+#define VMDEF_MODULE_LINE_MAX 256
+#define VMDEF_CMDLINE_MAX 1024 /* with the NUL */
+#define VMDEF_MAX_MODULES 8
+#define VMDEF_MEMSIZE_DEFAULT_MIB 64
+#define VMDEF_MEMSIZE_MAX_MIB 65536
+#define VMDEF_MAX_VCPUS 16
+#define VMDEF_HW_VERSION_CURRENT 1
+
+enum vmdef_triple_fault_action {
+	VMDEF_TRIPLE_FAULT_STOP = 0,
+	VMDEF_TRIPLE_FAULT_RESET = 1,
+};
+
+struct vmdef_module {
+	char name[VMDEF_MODULE_NAME_MAX]; /* the boot module to find (first word) */
+	char line[VMDEF_MODULE_LINE_MAX]; /* the whole value: the guest's module string */
+};
+
+struct vm_definition {
+	char name[VMDEF_NAME_MAX];
+	uint32_t memsize_mib;
+	uint32_t vcpu_count;
+	char kernel[VMDEF_MODULE_NAME_MAX];
+	char initrd[VMDEF_MODULE_NAME_MAX];  /* "" when none */
+	struct vmdef_module modules[VMDEF_MAX_MODULES];
+	unsigned module_count;
+	char cmdline[VMDEF_CMDLINE_MAX];
+	bool testdev;
+	enum vmdef_triple_fault_action on_triple_fault;
+	uint32_t hw_version;
+};
+
+/*
+ * Parses length bytes of text (no NUL needed) into *out, defaults applied.
+ * Returns 0, or -EINVAL with error holding one sentence that names the line
+ * and key ("line 3: unknown key 'memsiz'").
+ */
+int vmdef_parse(const char *text, size_t length, struct vm_definition *out, char *error,
+		size_t error_size);
+
+/* True when a boot module with this command line holds a VM definition:
+ * it starts with "vmdef " or its file name (first word) ends in ".vmx". */
+bool vmdef_is_definition_module(const char *module_name);
+
+/*
+ * The index of the boot module a definition calls name: the module whose
+ * command line's first word is name, else the one whose file name (the
+ * first word's last path component) is name. -ENOENT when none matches,
+ * -EEXIST when only file names match and more than one does, -EINVAL for an
+ * empty name.
+ */
+int vmdef_find_module(const struct boot_module *mods, unsigned count, const char *name);
+
+#endif
