@@ -293,7 +293,10 @@ static int decode(struct byte_reader *r, enum insn_mode mode, struct insn *insn)
 		case 0x66: operand_prefix = true; break;
 		case 0x67: address_prefix = true; break;
 		case 0x26: case 0x2e: case 0x36: case 0x3e: case 0x64: case 0x65:
-			insn->segment_override = segment_of_prefix(byte);
+			/* In 64-bit mode ES CS SS DS prefixes are null prefixes:
+			 * they do not even cancel an earlier FS or GS. */
+			if (mode != INSN_MODE_64 || byte == 0x64 || byte == 0x65)
+				insn->segment_override = segment_of_prefix(byte);
 			break;
 		default:
 			goto opcode;
@@ -340,7 +343,9 @@ opcode:
 	if (insn->two_byte)
 		insn->memory_size = (insn->opcode & 1) ? 2 : 1;
 	else if (insn->opcode == 0x63 && (insn->rex & REX_W))
-		insn->memory_size = 4; /* MOVSXD r64, r/m32; else a plain move */
+		insn->memory_size = 4; /* MOVSXD r64, r/m32; r32, r/m32 is a plain move */
+	else if (insn->opcode == 0x63 && insn->operand_size == 2)
+		return -EINVAL; /* 66 63: the SDM reads 16 bits, disassemblers 32 */
 
 	if (entry->flags & OPC_MODRM) {
 		err = fetch_byte(r, &insn->modrm);
@@ -391,12 +396,10 @@ opcode:
 		return err;
 
 	/* Segment: STOS and MOVS's destination are ES:[rDI] whatever the prefix;
-	 * otherwise the override, else SS for RSP/RBP bases and DS for the rest.
-	 * In 64-bit mode ES CS SS DS overrides are ignored (their bases are 0). */
+	 * otherwise the override, else SS for RSP/RBP bases and DS for the rest. */
 	if (insn->operation == INSN_STOS)
 		insn->memory.segment = INSN_SEG_ES;
-	else if (insn->segment_override != INSN_NO_SEGMENT_OVERRIDE &&
-		 (mode != INSN_MODE_64 || insn->segment_override >= INSN_SEG_FS))
+	else if (insn->segment_override != INSN_NO_SEGMENT_OVERRIDE)
 		insn->memory.segment = insn->segment_override;
 	else if (insn->memory.base == INSN_REG_RSP || insn->memory.base == INSN_REG_RBP)
 		insn->memory.segment = INSN_SEG_SS;

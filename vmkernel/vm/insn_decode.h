@@ -6,7 +6,7 @@
  *
  * Only instructions with a memory operand that drivers use on MMIO decode:
  *   MOV      88 89 8A 8B (r/m <-> reg), C6/0 C7/0 (r/m <- imm), A0-A3 (moffs)
- *   MOVZX    0F B6 0F B7          MOVSX 0F BE 0F BF       MOVSXD 63 (64-bit)
+ *   MOVZX    0F B6 0F B7    MOVSX 0F BE 0F BF    MOVSXD 63 (64-bit mode, not with 66)
  *   ALU      ADD OR ADC SBB AND SUB XOR CMP: 00-3B forms x0-x3, 80-83 /digit
  *   TEST     84 85, F6/0 F7/0     XCHG 86 87
  *   string   MOVS A4 A5, STOS AA AB, LODS AC AD, with REP (F3; F2 acts alike)
@@ -14,8 +14,8 @@
  * the caller injects #UD or stops the VM.
  *
  * Prefixes: any number of legacy prefixes (the last of a group wins), then in
- * 64-bit mode an optional REX (one followed by a legacy prefix is ignored, as
- * the hardware does). LOCK is accepted only where the hardware accepts it:
+ * 64-bit mode an optional REX (one followed by a legacy prefix or another REX
+ * is ignored, as the hardware does). LOCK is accepted only where the hardware accepts it:
  * on ALU ops other than CMP and on XCHG, with a memory destination. F2/F3 on
  * a non-string one-byte opcode are the XACQUIRE/XRELEASE hints and ignored;
  * on 0F opcodes they select other instructions and are refused.
@@ -99,7 +99,7 @@ struct insn {
 	uint8_t address_size; /* 2 4 8 */
 	uint8_t rep;          /* enum insn_rep; string operations only */
 	bool lock;
-	uint8_t segment_override; /* raw prefix as a segment, or INSN_NO_SEGMENT_OVERRIDE */
+	uint8_t segment_override; /* the last one (64-bit mode: FS GS only), or INSN_NO_SEGMENT_OVERRIDE */
 	uint8_t rex;              /* the REX prefix in effect, 0 when none */
 	bool two_byte;            /* 0F escape */
 	uint8_t opcode;           /* the (last) opcode byte */
