@@ -30,6 +30,7 @@ KERNEL_DIRS := boot/multiboot vmkernel drivers
 KERNEL_C := $(sort $(shell find $(KERNEL_DIRS) -name '*.c'))
 KERNEL_S := $(sort $(shell find $(KERNEL_DIRS) -name '*.S'))
 KERNEL_OBJS := $(patsubst %,$(BUILD)/kernel/%.o,$(KERNEL_C) $(KERNEL_S))
+include vmkernel/core/font.mk
 
 .PHONY: all run test test-long bench deps clean lint
 all: $(BUILD)/vmkernel.elf $(BUILD)/kapsel.efi $(BUILD)/kapsel.iso
@@ -69,6 +70,8 @@ $(BUILD)/vmkernel.elf: $(KERNEL_OBJS) boot/vmkernel.ld $(BUILD)/kernel/symbols.o
 -include boot/efi/build.mk
 -include scripts/iso.mk
 -include test/test.mk
+-include test/guests/build.mk
+-include test/fuzz/fuzz.mk
 
 deps:
 	scripts/setup-deps

@@ -18,7 +18,9 @@ static void parse_framebuffer(const struct multiboot_tag_framebuffer *fb, struct
 	f->height = c->framebuffer_height;
 	f->pitch = c->framebuffer_pitch;
 	f->bpp = c->framebuffer_bpp;
-	if (c->framebuffer_type == MULTIBOOT_FRAMEBUFFER_TYPE_RGB && c->size >= sizeof(*fb)) {
+	/* GRUB's RGB tag is 38 bytes: the common part plus six channel bytes
+	 * (sizeof(*fb) is larger because of the union's padding). */
+	if (c->framebuffer_type == MULTIBOOT_FRAMEBUFFER_TYPE_RGB && c->size >= sizeof(fb->common) + 6) {
 		f->type = BOOT_FB_RGB;
 		f->red_shift = fb->framebuffer_red_field_position;
 		f->red_size = fb->framebuffer_red_mask_size;

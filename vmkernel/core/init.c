@@ -1,7 +1,7 @@
 /*
- * vmkernel_main: brings the machine up in the order DESIGN.md gives —
- * console, per-CPU data, memory, interrupts, ACPI, timers, SMP — then
- * prints the ready line that tools and tests key on.
+ * core_init: brings the machine up in the order DESIGN.md gives — console,
+ * per-CPU data, memory, interrupts, ACPI, timers, SMP. vmkernel_main()
+ * (vmkernel/main.c) calls it first, then starts the layers above.
  */
 #include <boot_info.h>
 
@@ -11,10 +11,10 @@
 #include <arch/x86/pic.h>
 #include <arch/x86/serial.h>
 #include <core/cmdline.h>
+#include <core/init.h>
 #include <core/panic.h>
 #include <core/platform.h>
 #include <core/smp.h>
-#include <arch/x86/power.h>
 #include <lib/log.h>
 #include <lib/string.h>
 #include <mm/heap.h>
@@ -22,17 +22,15 @@
 #include <mm/vmm.h>
 
 extern char boot_stack_top[];
-extern uint64_t boot_tsc_at_entry;
 
 static struct percpu bsp_percpu;
-static struct vmkernel_options options;
 
 static void report_cmdline_problem(const char *message)
 {
 	log_warn("vmkernel: warning: %s\n", message);
 }
 
-static const char *boot_mode_name(uint32_t mode)
+const char *core_boot_mode_name(uint32_t mode)
 {
 	return mode == BOOT_MODE_UEFI ? "uefi" : "bios";
 }
@@ -151,7 +149,7 @@ static void memory_check_high(void)
 		panic("RAM above 4 GiB at 0x%lx does not hold what was written", phys);
 }
 
-__attribute__((noinline)) static void trigger_test_fault(enum test_fault fault)
+__attribute__((noinline)) void core_trigger_test_fault(enum test_fault fault)
 {
 	log_info("vmkernel: test_fault: triggering the requested fault\n");
 	switch (fault) {
@@ -179,8 +177,7 @@ __attribute__((noinline)) static void trigger_test_fault(enum test_fault fault)
 	panic("test_fault: the requested fault did not happen");
 }
 
-/* Boot-cost milestones, shown with loglevel=debug. */
-static void boot_milestone(const char *what)
+void core_boot_milestone(const char *what)
 {
 	log_debug("boot: %-12s tsc=%lu\n", what, rdtsc() - boot_tsc_at_entry);
 }
@@ -203,22 +200,22 @@ static void smp_check_ipis(uint32_t cpus)
 		log_info("smp: IPI answered by all %u other CPUs\n", answered);
 }
 
-void vmkernel_main(struct boot_info *boot, const char *problem)
+uint32_t core_init(struct boot_info *boot, const char *problem, struct vmkernel_options *options)
 {
 	bool have_serial = serial_init();
 
 	if (have_serial)
 		log_add_sink(serial_write);
 	log_info("\nKapsel vmkernel %s starting (loader: %s, boot: %s)\n", KAPSEL_VERSION,
-		 loader_name(boot->loader), boot_mode_name(boot->mode));
+		 loader_name(boot->loader), core_boot_mode_name(boot->mode));
 	if (boot->magic != BOOT_INFO_MAGIC) {
 		log_error("vmkernel: halted: %s\n", problem ? problem : "no usable boot information");
 		cpu_halt_forever();
 	}
 	if (problem)
 		log_warn("vmkernel: warning: %s\n", problem);
-	cmdline_parse(boot->cmdline, &options, report_cmdline_problem);
-	log_set_level((enum log_level)options.log_level);
+	cmdline_parse(boot->cmdline, options, report_cmdline_problem);
+	log_set_level((enum log_level)options->log_level);
 	log_info("vmkernel: command line: '%s'\n", boot->cmdline);
 
 	cpu_features_init();
@@ -233,39 +230,18 @@ void vmkernel_main(struct boot_info *boot, const char *problem)
 		 cpu_features.family, cpu_features.model, cpu_features.vmx ? " vmx" : "",
 		 cpu_features.svm ? " svm" : "");
 
-	boot_milestone("console");
+	core_boot_milestone("console");
 	memory_init(boot);
 	memory_check_high();
-	boot_milestone("memory");
+	core_boot_milestone("memory");
 
-	platform_init(boot, !options.no_x2apic, options.debug_exit);
-	boot_milestone("platform");
-	struct smp_options smp_options = { .max_cpus = options.max_cpus, .no_smp = options.no_smp };
+	platform_init(boot, !options->no_x2apic, options->debug_exit);
+	core_boot_milestone("platform");
+	struct smp_options smp_options = { .max_cpus = options->max_cpus, .no_smp = options->no_smp };
 	uint32_t cpus = smp_init(&bsp_percpu, &platform_acpi()->madt, &smp_options);
 	panic_set_stop_hook(smp_stop_others);
-	boot_milestone("smp");
+	core_boot_milestone("smp");
 	irq_enable();
 	smp_check_ipis(cpus);
-
-	struct pmm_stats stats;
-	pmm_get_stats(&stats);
-	uint64_t boot_cost = rdtsc() - boot_tsc_at_entry;
-	log_info("vmkernel: boot cost tsc=%lu\n", boot_cost);
-	log_info("vmkernel: ready version=%s cpus=%u mem=%lu virt=%s boot=%s\n", KAPSEL_VERSION, cpus,
-		 stats.usable_bytes >> 20, "none", boot_mode_name(boot->mode));
-
-	if (options.test_fault != TEST_FAULT_NONE)
-		trigger_test_fault(options.test_fault);
-	if (options.power_off || options.reboot) {
-		log_info("vmkernel: %s as requested on the command line\n",
-			 options.reboot ? "rebooting" : "powering off");
-		smp_stop_others();
-		if (options.reboot)
-			power_reboot();
-		power_off();
-	}
-	for (;;) {
-		irq_enable();
-		cpu_halt();
-	}
+	return cpus;
 }

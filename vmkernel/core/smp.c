@@ -34,6 +34,7 @@ static struct trampoline_params *trampoline_params_in(uint8_t *copy)
 static struct percpu *cpus[MAX_CPUS];     /* (o) set during smp_init */
 static uint32_t cpus_online;
 static volatile bool smp_stopping;
+static void (*volatile smp_idle_hook)(void);
 static volatile uint64_t timer_ticks[MAX_CPUS];
 
 /* Cross-call state: one caller at a time, serialized by call_busy. */
@@ -92,7 +93,10 @@ __attribute__((noreturn)) void smp_ap_main(struct percpu *cpu)
 	__atomic_store_n(&cpu->online, true, __ATOMIC_RELEASE);
 	for (;;) {
 		irq_enable();
-		cpu_halt();
+		if (smp_idle_hook)
+			smp_idle_hook();
+		else
+			cpu_halt();
 	}
 }
 
@@ -223,6 +227,14 @@ uint32_t smp_init(struct percpu *bsp, const struct acpi_madt_info *madt,
 	lapic_timer_start_periodic(SMP_TIMER_HZ, VECTOR_TIMER);
 	log_info("smp: %u of %u CPUs online\n", cpus_online, madt->cpu_count ? madt->cpu_count : 1);
 	return cpus_online;
+}
+
+void smp_set_idle_hook(void (*hook)(void))
+{
+	smp_idle_hook = hook;
+	/* Wake every idle AP so it starts calling the hook. */
+	for (uint32_t i = 1; i < cpus_online; i++)
+		lapic_send_ipi(cpus[i]->apic_id, VECTOR_TIMER);
 }
 
 uint32_t smp_call_on_others(void (*fn)(void *arg), void *arg)

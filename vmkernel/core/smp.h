@@ -27,6 +27,9 @@ struct percpu *smp_cpu(uint32_t index);
 uint32_t smp_call_on_others(void (*fn)(void *arg), void *arg);
 /* Stops every other CPU with an NMI (panic path). */
 void smp_stop_others(void);
+/* What every AP does when idle (the VM scheduler, once it exists):
+ * called with interrupts enabled, in a loop. */
+void smp_set_idle_hook(void (*hook)(void));
 /* Ticks of the periodic LAPIC timer seen by a CPU. */
 uint64_t smp_timer_ticks(uint32_t index);
 

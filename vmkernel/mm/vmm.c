@@ -83,7 +83,8 @@ void vmm_install_on_cpu(void)
 	wrmsr(MSR_PAT, PAT_VALUE);
 	write_cr0(read_cr0() | CR0_WP);
 	write_cr3(kernel_root);
-	write_cr4(read_cr4() | CR4_PGE);
+	/* OSFXSR/OSXMMEXCPT: guests' SSE state is saved with FXSAVE. */
+	write_cr4(read_cr4() | CR4_PGE | CR4_OSFXSR | CR4_OSXMMEXCPT);
 }
 
 uint64_t vmm_kernel_root(void)

@@ -19,6 +19,7 @@
 #define CR0_WP (1ul << 16)
 #define CR4_PGE (1ul << 7)
 #define CR4_OSFXSR (1ul << 9)
+#define CR4_OSXMMEXCPT (1ul << 10)
 
 #define RFLAGS_IF (1ul << 9)
 

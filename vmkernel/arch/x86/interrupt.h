@@ -31,6 +31,7 @@ struct interrupt_frame {
 #define VECTOR_TIMER 0xe0
 #define VECTOR_IPI_CALL 0xf0
 #define VECTOR_IPI_STOP 0xf1
+#define VECTOR_KICK 0xf2      /* look at the run queue (a vCPU woke) */
 #define VECTOR_SPURIOUS 0xff
 
 typedef void (*interrupt_handler_fn)(struct interrupt_frame *frame);

@@ -143,7 +143,7 @@ struct virt_event {
  * entry ([c] core writes between runs, [b] backend writes at exit).
  */
 struct virt_vcpu {
-	uint64_t gprs[VIRT_GPR_COUNT]; /* [b][c] all but RSP live here; RSP in sysregs */
+	uint64_t gprs[VIRT_GPR_COUNT]; /* [b][c] all sixteen, RSP included (the backend syncs it) */
 	struct virt_event event;       /* [c] injected on the next entry, then cleared [b] */
 	bool want_interrupt_window;    /* [c] exit as soon as the guest can take an interrupt */
 	bool sysregs_dirty;            /* [c] set_sysregs was called: reload on entry */

@@ -1,0 +1,179 @@
+/*
+ * Boot-time VMs: every boot module that is a VM definition (a .vmx-style
+ * text, see vm/vmdef.h and README.md) becomes a VM: RAM, vCPUs, the
+ * hw.version 1 devices, its kernel and modules loaded by the guest loaders.
+ * A definition or image that does not work is refused with a message
+ * naming it; the others start anyway.
+ */
+#include "boot_vms.h"
+
+#include <arch/x86/cpu.h>
+#include <arch/x86/lapic.h>
+#include <lib/log.h>
+#include <lib/printf.h>
+#include <lib/string.h>
+#include <mm/heap.h>
+#include <mm/vmm.h>
+#include <vdev/vdev.h>
+#include <vm/guest_loader.h>
+#include <vm/vm.h>
+#include <vm/vm_sched.h>
+#include <vm/vmdef.h>
+
+static unsigned boot_vm_count;
+
+static void *loader_gpa_to_host(void *ctx, uint64_t gpa, uint64_t length)
+{
+	return vm_gpa_to_host(ctx, gpa, length);
+}
+
+static struct guest_image module_image(const struct boot_module *m, const char *name)
+{
+	return (struct guest_image){ .data = phys_to_virt(m->phys_start),
+				     .size = m->phys_end - m->phys_start,
+				     .name = name };
+}
+
+static int attach_devices(struct vm *vm, const struct vm_definition *def)
+{
+	int rc = vdev_uart_attach(vm);
+	if (!rc)
+		rc = vdev_exit_port_attach(vm);
+	if (!rc)
+		rc = vdev_lapic_attach(vm);
+	if (!rc && def->testdev)
+		rc = vdev_testdev_attach(vm);
+	return rc;
+}
+
+/* Resolves the kernel, initrd and modules a definition names. */
+static int gather_images(const struct boot_info *boot, const struct vm_definition *def,
+			 struct guest_image *kernel, struct guest_image *modules, unsigned *count,
+			 char *error, size_t error_size)
+{
+	int k = vmdef_find_module(boot->modules, boot->module_count, def->kernel);
+	if (k < 0) {
+		snprintf(error, error_size, "kernel module '%s' was not loaded at boot", def->kernel);
+		return -1;
+	}
+	*kernel = module_image(&boot->modules[k], def->kernel);
+	*count = 0;
+	if (def->initrd[0]) {
+		int i = vmdef_find_module(boot->modules, boot->module_count, def->initrd);
+		if (i < 0) {
+			snprintf(error, error_size, "initrd module '%s' was not loaded at boot", def->initrd);
+			return -1;
+		}
+		modules[(*count)++] = module_image(&boot->modules[i], def->initrd);
+	}
+	for (unsigned j = 0; j < def->module_count; j++) {
+		int i = vmdef_find_module(boot->modules, boot->module_count, def->modules[j].name);
+		if (i < 0) {
+			snprintf(error, error_size, "module '%s' was not loaded at boot", def->modules[j].name);
+			return -1;
+		}
+		modules[(*count)++] = module_image(&boot->modules[i], def->modules[j].line);
+	}
+	return 0;
+}
+
+static struct vm *start_one(const struct boot_info *boot, const struct boot_module *m,
+			    char *error, size_t error_size)
+{
+	struct vm_definition *def = kzalloc(sizeof(*def));
+	struct guest_boot_state *state = kzalloc(sizeof(*state));
+	struct guest_image kernel, modules[VMDEF_MAX_MODULES + 1];
+	unsigned module_count = 0;
+	struct vm *vm = NULL;
+
+	if (!def || !state) {
+		snprintf(error, error_size, "out of vmkernel memory");
+		goto out;
+	}
+	if (vmdef_parse(phys_to_virt(m->phys_start), m->phys_end - m->phys_start, def, error, error_size))
+		goto out;
+	if (gather_images(boot, def, &kernel, modules, &module_count, error, error_size))
+		goto out;
+	struct vm_create_params params = {
+		.name = def->name,
+		.ram_mib = def->memsize_mib,
+		.vcpus = def->vcpu_count,
+		.on_triple_fault = def->on_triple_fault == VMDEF_TRIPLE_FAULT_RESET ? VM_TRIPLE_FAULT_RESET
+										 : VM_TRIPLE_FAULT_STOP,
+	};
+	vm = vm_create(&params, error, error_size);
+	if (!vm)
+		goto out;
+	if (attach_devices(vm, def)) {
+		snprintf(error, error_size, "cannot attach the virtual devices");
+		vm_stop(vm, -1, "refused: %s", error);
+		vm = NULL;
+		goto out;
+	}
+	struct guest_memory memory = { .size = vm->ram_size, .gpa_to_host = loader_gpa_to_host, .ctx = vm };
+	if (guest_load(&memory, &kernel, def->cmdline, modules, module_count, state, error, error_size)) {
+		vm_stop(vm, -1, "refused: %s", error);
+		vm = NULL;
+		goto out;
+	}
+	struct vcpu *bsp = vm->vcpus[0];
+	memcpy(bsp->arch.gprs, state->gprs, sizeof(bsp->arch.gprs));
+	/* The backend state is created on the vCPU's own pCPU; keep the boot
+	 * state until then. */
+	bsp->boot_sysregs = kzalloc(sizeof(*bsp->boot_sysregs));
+	if (!bsp->boot_sysregs) {
+		snprintf(error, error_size, "out of vmkernel memory");
+		vm_stop(vm, -1, "refused: %s", error);
+		vm = NULL;
+		goto out;
+	}
+	*bsp->boot_sysregs = state->sysregs;
+	vm_start(vm);
+out:
+	kfree(def);
+	kfree(state);
+	return vm;
+}
+
+unsigned vm_start_boot_vms(const struct boot_info *boot)
+{
+	unsigned started = 0, refused = 0;
+	char error[192];
+
+	for (uint32_t i = 0; i < boot->module_count; i++) {
+		const struct boot_module *m = &boot->modules[i];
+		if (!vmdef_is_definition_module(m->name))
+			continue;
+		error[0] = '\0';
+		if (start_one(boot, m, error, sizeof(error))) {
+			started++;
+		} else {
+			refused++;
+			log_error("vm: the definition in module '%s' was refused: %s\n", m->name, error);
+		}
+	}
+	boot_vm_count = started + refused;
+	if (boot_vm_count)
+		log_info("vm: %u boot-time VM%s started, %u refused\n", started, started == 1 ? "" : "s",
+			 refused);
+	return boot_vm_count;
+}
+
+void vm_wait_all_and_report(void)
+{
+	while (vm_sched_running_vms())
+		vm_sched_run_once();
+	unsigned passed = 0, failed = 0;
+	for (struct vm *vm = vm_list(); vm; vm = vm->next) {
+		bool ok = vm->exit_status == 0;
+		passed += ok;
+		failed += !ok;
+		uint64_t ms = (vm->stop_tsc - vm->start_tsc) / (tsc_hz() / 1000 ? tsc_hz() / 1000 : 1);
+		log_info("vm %s: %s (%s) after %lu ms\n", vm->name, ok ? "passed" : "failed",
+			 vm->exit_status >= 0 ? "exit status" : vm->stop_reason, ms);
+		vm_print_exit_stats(vm);
+	}
+	/* Refused definitions never became VMs: they count as failed. */
+	failed += boot_vm_count - (passed + failed);
+	log_info("guests: %u passed, %u failed\n", passed, failed);
+}

@@ -1,0 +1,155 @@
+/*
+ * A 16550 UART as guests probe and use it: transmit holding register
+ * always empty (output is never slowed), scratch register, divisor latch,
+ * line/modem control kept, no receive data (for now). Output lines go to
+ * the vmkernel log prefixed with the VM's name and to a per-VM ring.
+ */
+#include <vdev/vdev.h>
+
+#include <lib/errno.h>
+#include <lib/log.h>
+#include <mm/heap.h>
+#include <vm/vm.h>
+
+#define UART_BASE 0x3f8
+#define UART_LINE_MAX 160
+#define UART_RING_SIZE 8192
+
+#define REG_DATA 0
+#define REG_IER 1
+#define REG_IIR_FCR 2
+#define REG_LCR 3
+#define REG_MCR 4
+#define REG_LSR 5
+#define REG_MSR 6
+#define REG_SCRATCH 7
+#define LCR_DLAB 0x80
+#define LSR_THR_EMPTY 0x20
+#define LSR_TX_IDLE 0x40
+
+struct uart {
+	struct vm *vm;
+	uint8_t ier, lcr, mcr, scratch, divisor_low, divisor_high;
+	char line[UART_LINE_MAX + 1];
+	unsigned line_length;
+	char ring[UART_RING_SIZE];
+	uint64_t ring_head;
+	struct spinlock lock; /* vCPUs of an SMP guest may print at once */
+};
+
+static struct uart *uart_of[256]; /* by VM id modulo: for console reads */
+
+static void uart_flush_line(struct uart *u)
+{
+	u->line[u->line_length] = '\0';
+	log_info("vm %s: %s\n", u->vm->name, u->line);
+	u->line_length = 0;
+}
+
+static void uart_output(struct uart *u, char c)
+{
+	u->ring[u->ring_head++ % UART_RING_SIZE] = c;
+	if (c == '\r')
+		return;
+	if (c == '\n') {
+		uart_flush_line(u);
+		return;
+	}
+	/* Keep the log readable: control characters become '.'. */
+	u->line[u->line_length++] = (c >= 0x20 && c < 0x7f) ? c : '.';
+	if (u->line_length == UART_LINE_MAX)
+		uart_flush_line(u);
+}
+
+static int uart_read(void *opaque, struct vcpu *vcpu, uint16_t port, unsigned size, uint32_t *value)
+{
+	struct uart *u = opaque;
+	(void)vcpu;
+	(void)size;
+	switch (port - UART_BASE) {
+	case REG_DATA:
+		*value = (u->lcr & LCR_DLAB) ? u->divisor_low : 0;
+		break;
+	case REG_IER:
+		*value = (u->lcr & LCR_DLAB) ? u->divisor_high : u->ier;
+		break;
+	case REG_IIR_FCR:
+		*value = 0xc1; /* FIFOs enabled, no interrupt pending */
+		break;
+	case REG_LCR:
+		*value = u->lcr;
+		break;
+	case REG_MCR:
+		*value = u->mcr;
+		break;
+	case REG_LSR:
+		*value = LSR_THR_EMPTY | LSR_TX_IDLE;
+		break;
+	case REG_MSR:
+		*value = 0xb0; /* CTS, DSR, DCD */
+		break;
+	default:
+		*value = u->scratch;
+		break;
+	}
+	return 0;
+}
+
+static int uart_write(void *opaque, struct vcpu *vcpu, uint16_t port, unsigned size, uint32_t value)
+{
+	struct uart *u = opaque;
+	(void)vcpu;
+	(void)size;
+	uint64_t flags = spin_lock_irqsave(&u->lock);
+	switch (port - UART_BASE) {
+	case REG_DATA:
+		if (u->lcr & LCR_DLAB)
+			u->divisor_low = (uint8_t)value;
+		else
+			uart_output(u, (char)value);
+		break;
+	case REG_IER:
+		if (u->lcr & LCR_DLAB)
+			u->divisor_high = (uint8_t)value;
+		else
+			u->ier = value & 0x0f;
+		break;
+	case REG_LCR:
+		u->lcr = (uint8_t)value;
+		break;
+	case REG_MCR:
+		u->mcr = value & 0x1f;
+		break;
+	case REG_SCRATCH:
+		u->scratch = (uint8_t)value;
+		break;
+	default:
+		break;
+	}
+	spin_unlock_irqrestore(&u->lock, flags);
+	return 0;
+}
+
+int vdev_uart_attach(struct vm *vm)
+{
+	struct uart *u = kzalloc(sizeof(*u));
+	if (!u)
+		return -ENOMEM;
+	u->vm = vm;
+	vm->overhead_bytes += sizeof(*u);
+	uart_of[vm->id % 256] = u;
+	return vm_register_io(vm, UART_BASE, UART_BASE + 7, uart_read, uart_write, u);
+}
+
+unsigned vdev_uart_console_read(struct vm *vm, char *out, unsigned size)
+{
+	struct uart *u = uart_of[vm->id % 256];
+	if (!u || !size || u->vm != vm)
+		return 0;
+	uint64_t available = u->ring_head < UART_RING_SIZE ? u->ring_head : UART_RING_SIZE;
+	unsigned n = available < size - 1 ? (unsigned)available : size - 1;
+	for (unsigned i = 0; i < n; i++)
+		out[i] = u->ring[(u->ring_head - n + i) % UART_RING_SIZE];
+	out[n] = '\0';
+	return n;
+}

@@ -1,0 +1,21 @@
+/* The virtual devices of hw.version 1, attached to a VM before it starts. */
+#ifndef KAPSEL_VDEV_VDEV_H
+#define KAPSEL_VDEV_VDEV_H
+
+#include <stdbool.h>
+
+struct vm;
+
+/* COM1 (16550 at 0x3f8): output to the vmkernel log as "vm <name>: ..." and
+ * to the VM's console ring. */
+int vdev_uart_attach(struct vm *vm);
+/* The test-exit port (0xf4, isa-debug-exit compatible). */
+int vdev_exit_port_attach(struct vm *vm);
+/* One local APIC per vCPU at 0xfee00000: timer, ICR (IPIs, INIT, SIPI), EOI. */
+int vdev_lapic_attach(struct vm *vm);
+/* The 4 KiB emulated-memory test device (testdev = "on"). */
+int vdev_testdev_attach(struct vm *vm);
+/* Reads up to size-1 bytes of the VM's console output (oldest first). */
+unsigned vdev_uart_console_read(struct vm *vm, char *out, unsigned size);
+
+#endif

@@ -1,0 +1,348 @@
+/*
+ * The exit handlers, one per neutral exit code. A guest's misbehaviour
+ * ends here as what hardware would do (a fault injected, all-ones read, a
+ * write dropped) or as its VM stopped with a reason — never a vmkernel panic.
+ */
+#include <vm/exit.h>
+
+#include <arch/x86/cpu.h>
+#include <arch/x86/lapic.h>
+#include <lib/errno.h>
+#include <lib/log.h>
+#include <lib/string.h>
+#include <public/kapsel_guest.h>
+#include <vm/cpuid_policy.h>
+#include <vm/mmio.h>
+#include <vm/msr_policy.h>
+#include <vm/vm.h>
+
+#define EXCEPTION_UD 6
+#define EXCEPTION_GP 13
+#define RFLAGS_RESERVED_ONE (1ul << 1)
+
+typedef enum exit_result (*exit_handler_fn)(struct vcpu *vcpu, struct vmk_exit *exit);
+
+void vcpu_inject_exception(struct vcpu *vcpu, uint8_t vector, bool has_error, uint32_t error)
+{
+	vcpu->arch.event = (struct virt_event){ .pending = true, .type = VIRT_EVENT_EXCEPTION,
+						.vector = vector, .has_error_code = has_error,
+						.error_code = error };
+}
+
+int vcpu_skip_instruction(struct vcpu *vcpu, const struct vmk_exit *exit)
+{
+	const struct virt_ops *ops = virt_backend();
+	struct virt_sysregs s;
+	uint32_t length = exit->instruction_length;
+
+	if (!length) {
+		length = vm_instruction_length(vcpu);
+		if (!length) {
+			vm_stop(vcpu->vm, -1, "vCPU %u: cannot decode the instruction at the exit", vcpu->index);
+			return -EINVAL;
+		}
+	}
+	ops->get_sysregs(&vcpu->arch, &s);
+	s.rip += length;
+	/* Not in 64-bit mode: RIP wraps at 32 bits. */
+	if (!(s.efer & (1ul << 10)) || !(s.segments[VIRT_CS].attributes & VIRT_SEG_ATTR_LONG))
+		s.rip &= 0xffffffffu;
+	ops->set_sysregs(&vcpu->arch, &s);
+	return 0;
+}
+
+static uint32_t guest_cpl(struct vcpu *vcpu)
+{
+	struct virt_sysregs s;
+	virt_backend()->get_sysregs(&vcpu->arch, &s);
+	return (s.segments[VIRT_SS].attributes >> 5) & 3;
+}
+
+static struct cpuid_result host_cpuid(uint32_t leaf, uint32_t subleaf)
+{
+	struct cpuid_regs r = cpuid(leaf, subleaf);
+	return (struct cpuid_result){ r.eax, r.ebx, r.ecx, r.edx };
+}
+
+static enum exit_result handle_none(struct vcpu *vcpu, struct vmk_exit *exit)
+{
+	(void)exit;
+	/* A host interrupt ended the run: look at the run queue if it was a kick. */
+	return vcpu->kick ? EXIT_YIELD : EXIT_RESUME;
+}
+
+static enum exit_result handle_interrupt_window(struct vcpu *vcpu, struct vmk_exit *exit)
+{
+	(void)vcpu;
+	(void)exit;
+	return EXIT_RESUME; /* the run loop injects on the next entry */
+}
+
+static enum exit_result handle_cpuid(struct vcpu *vcpu, struct vmk_exit *exit)
+{
+	uint64_t *r = vcpu->arch.gprs;
+	struct cpuid_policy_vcpu who = {
+		.vcpu_index = vcpu->index,
+		.vcpu_count = vcpu->vm->vcpu_count,
+		.tsc_khz = tsc_hz() / 1000,
+		.lapic_khz = lapic_timer_hz() * 16 / 1000, /* the bus clock, before the divider */
+	};
+	struct cpuid_result res = cpuid_policy(host_cpuid, &who, (uint32_t)r[VIRT_RAX], (uint32_t)r[VIRT_RCX]);
+	r[VIRT_RAX] = res.eax;
+	r[VIRT_RBX] = res.ebx;
+	r[VIRT_RCX] = res.ecx;
+	r[VIRT_RDX] = res.edx;
+	return vcpu_skip_instruction(vcpu, exit) ? EXIT_YIELD : EXIT_RESUME;
+}
+
+static const struct vm_io_handler *find_io(struct vm *vm, uint16_t port)
+{
+	for (uint32_t i = 0; i < vm->io_count; i++)
+		if (port >= vm->io[i].first && port <= vm->io[i].last)
+			return &vm->io[i];
+	return NULL;
+}
+
+static enum exit_result handle_io(struct vcpu *vcpu, struct vmk_exit *exit)
+{
+	struct vm *vm = vcpu->vm;
+	unsigned size = exit->io.size;
+	uint32_t mask = size == 4 ? 0xffffffffu : (1u << (size * 8)) - 1;
+
+	if (exit->io.string) {
+		/* INS/OUTS: no supported device needs them yet. */
+		vm_stop(vm, -1, "vCPU %u: string port I/O (port 0x%x) is not supported", vcpu->index,
+			exit->io.port);
+		return EXIT_YIELD;
+	}
+	const struct vm_io_handler *h = find_io(vm, exit->io.port);
+	if (exit->io.in) {
+		uint32_t value = mask; /* an unassigned port reads all-ones */
+		if (h && h->read && h->read(h->opaque, vcpu, exit->io.port, size, &value) < 0)
+			value = mask;
+		uint64_t *rax = &vcpu->arch.gprs[VIRT_RAX];
+		/* A 32-bit IN zero-extends into RAX; 8/16-bit ones merge. */
+		if (size == 4)
+			*rax = value;
+		else
+			*rax = (*rax & ~(uint64_t)mask) | (value & mask);
+	} else if (h && h->write) {
+		h->write(h->opaque, vcpu, exit->io.port, size, (uint32_t)vcpu->arch.gprs[VIRT_RAX] & mask);
+	}
+	if (vm->state != VM_RUNNING)
+		return EXIT_YIELD;
+	return vcpu_skip_instruction(vcpu, exit) ? EXIT_YIELD : EXIT_RESUME;
+}
+
+static enum exit_result handle_mmio(struct vcpu *vcpu, struct vmk_exit *exit)
+{
+	int rc = vm_emulate_mmio(vcpu, exit);
+	if (rc == -EFAULT)
+		return EXIT_RESUME; /* a fault was injected */
+	if (rc) {
+		vm_stop(vcpu->vm, -1, "vCPU %u: cannot emulate the access to guest-physical 0x%lx (%d)",
+			vcpu->index, exit->mmio.gpa, rc);
+		return EXIT_YIELD;
+	}
+	return vcpu->vm->state == VM_RUNNING ? EXIT_RESUME : EXIT_YIELD;
+}
+
+static enum exit_result handle_msr(struct vcpu *vcpu, struct vmk_exit *exit)
+{
+	uint64_t *r = vcpu->arch.gprs;
+	uint32_t index = (uint32_t)r[VIRT_RCX];
+	int rc;
+
+	if (exit->code == VMK_EXIT_MSR_READ) {
+		uint64_t value = 0;
+		rc = msr_policy_read(vcpu, index, &value);
+		if (!rc) {
+			r[VIRT_RAX] = (uint32_t)value;
+			r[VIRT_RDX] = value >> 32;
+		}
+	} else {
+		rc = msr_policy_write(vcpu, index, (r[VIRT_RDX] << 32) | (uint32_t)r[VIRT_RAX]);
+	}
+	if (rc) {
+		vcpu_inject_exception(vcpu, EXCEPTION_GP, true, 0);
+		return EXIT_RESUME;
+	}
+	return vcpu_skip_instruction(vcpu, exit) ? EXIT_YIELD : EXIT_RESUME;
+}
+
+static enum exit_result handle_hlt(struct vcpu *vcpu, struct vmk_exit *exit)
+{
+	if (vcpu_skip_instruction(vcpu, exit))
+		return EXIT_YIELD;
+	vcpu->state = VCPU_HALTED;
+	return EXIT_YIELD;
+}
+
+static int64_t hypercall_console_write(struct vcpu *vcpu, uint64_t gpa, uint64_t length)
+{
+	char buffer[257];
+
+	if (length > 4096)
+		return KAPSEL_HC_EINVAL;
+	while (length) {
+		uint64_t n = length < sizeof(buffer) - 1 ? length : sizeof(buffer) - 1;
+		if (vm_copy_from_guest(vcpu->vm, gpa, buffer, n))
+			return KAPSEL_HC_EFAULT;
+		buffer[n] = '\0';
+		log_info("vm %s: %s", vcpu->vm->name, buffer);
+		gpa += n;
+		length -= n;
+	}
+	return 0;
+}
+
+static enum exit_result handle_hypercall(struct vcpu *vcpu, struct vmk_exit *exit)
+{
+	uint64_t *r = vcpu->arch.gprs;
+	int64_t result;
+
+	if (guest_cpl(vcpu) != 0) {
+		result = KAPSEL_HC_EPERM;
+	} else {
+		switch (r[VIRT_RAX]) {
+		case KAPSEL_HC_VERSION:
+			result = KAPSEL_HYPERCALL_ABI_VERSION;
+			break;
+		case KAPSEL_HC_CONSOLE_WRITE:
+			result = hypercall_console_write(vcpu, r[VIRT_RDI], r[VIRT_RSI]);
+			break;
+		case KAPSEL_HC_EXIT:
+			vm_stop(vcpu->vm, (int64_t)(uint32_t)r[VIRT_RDI], "hypercall exit");
+			return EXIT_YIELD;
+		default:
+			result = KAPSEL_HC_ENOSYS;
+			break;
+		}
+	}
+	r[VIRT_RAX] = (uint64_t)result;
+	return vcpu_skip_instruction(vcpu, exit) ? EXIT_YIELD : EXIT_RESUME;
+}
+
+static enum exit_result handle_triple_fault(struct vcpu *vcpu, struct vmk_exit *exit)
+{
+	(void)exit;
+	/* Resetting means a firmware to restart; until VMs have one, reset == stop. */
+	vm_stop(vcpu->vm, -1, "vCPU %u: triple fault (the guest's CPU would shut down)%s", vcpu->index,
+		vcpu->vm->on_triple_fault == VM_TRIPLE_FAULT_RESET ? "; reset is not possible without firmware" : "");
+	return EXIT_YIELD;
+}
+
+void vcpu_reset_to_sipi(struct vcpu *vcpu, uint8_t vector)
+{
+	struct virt_sysregs s;
+
+	memset(&s, 0, sizeof(s));
+	memset(vcpu->arch.gprs, 0, sizeof(vcpu->arch.gprs));
+	s.rip = 0;
+	s.rflags = RFLAGS_RESERVED_ONE;
+	s.cr0 = 0x10; /* ET; caches on (CD/NW clear) */
+	s.pat = 0x0007040600070406ul;
+	s.dr7 = 0x400;
+	for (int i = 0; i < VIRT_SEGMENT_COUNT; i++) {
+		s.segments[i].limit = 0xffff;
+		s.segments[i].attributes = 0x93; /* present, read/write data, accessed */
+	}
+	s.segments[VIRT_CS].selector = (uint16_t)(vector << 8);
+	s.segments[VIRT_CS].base = (uint64_t)vector << 12;
+	s.segments[VIRT_CS].attributes = 0x9b;
+	s.segments[VIRT_LDTR].attributes = 0x82;
+	s.segments[VIRT_TR].attributes = 0x8b;
+	s.gdtr_limit = s.idtr_limit = 0xffff;
+	vcpu->arch.event.pending = false;
+	virt_backend()->set_sysregs(&vcpu->arch, &s);
+}
+
+static enum exit_result handle_init(struct vcpu *vcpu, struct vmk_exit *exit)
+{
+	(void)exit;
+	vcpu->state = VCPU_WAIT_FOR_SIPI;
+	return EXIT_YIELD;
+}
+
+static enum exit_result handle_sipi(struct vcpu *vcpu, struct vmk_exit *exit)
+{
+	if (vcpu->state == VCPU_WAIT_FOR_SIPI) {
+		vcpu_reset_to_sipi(vcpu, exit->sipi.vector);
+		vcpu->state = VCPU_RUNNABLE;
+	}
+	return EXIT_RESUME;
+}
+
+static enum exit_result handle_xsetbv(struct vcpu *vcpu, struct vmk_exit *exit)
+{
+	(void)exit;
+	/* XSAVE is not offered (CPUID), so XSETBV is undefined for the guest. */
+	vcpu_inject_exception(vcpu, EXCEPTION_UD, false, 0);
+	return EXIT_RESUME;
+}
+
+static enum exit_result handle_invalid_instruction(struct vcpu *vcpu, struct vmk_exit *exit)
+{
+	(void)exit;
+	vcpu_inject_exception(vcpu, EXCEPTION_UD, false, 0);
+	return EXIT_RESUME;
+}
+
+static enum exit_result handle_exception(struct vcpu *vcpu, struct vmk_exit *exit)
+{
+	/* Intercepted exceptions go back to the guest unchanged. */
+	vcpu_inject_exception(vcpu, exit->exception.vector, exit->exception.has_error_code,
+			      exit->exception.error_code);
+	return EXIT_RESUME;
+}
+
+static enum exit_result handle_pause(struct vcpu *vcpu, struct vmk_exit *exit)
+{
+	if (vcpu_skip_instruction(vcpu, exit))
+		return EXIT_YIELD;
+	return EXIT_YIELD; /* a spinning guest: let others run */
+}
+
+static enum exit_result handle_fatal(struct vcpu *vcpu, struct vmk_exit *exit)
+{
+	if (exit->code == VMK_EXIT_ENTRY_FAILED)
+		vm_stop(vcpu->vm, -1, "vCPU %u: the CPU refused the guest state: %s (error 0x%lx)",
+			vcpu->index, exit->failure.why ? exit->failure.why : "?", exit->failure.error);
+	else
+		vm_stop(vcpu->vm, -1, "vCPU %u: unhandled exit %s (hardware reason 0x%x, qualification 0x%lx)%s%s",
+			vcpu->index, vmk_exit_name(exit->code), exit->hardware_reason, exit->qualification,
+			exit->code == VMK_EXIT_UNHANDLED && exit->failure.why ? ": " : "",
+			exit->code == VMK_EXIT_UNHANDLED && exit->failure.why ? exit->failure.why : "");
+	return EXIT_YIELD;
+}
+
+static const exit_handler_fn exit_handlers[VMK_EXIT_COUNT] = {
+	[VMK_EXIT_NONE] = handle_none,
+	[VMK_EXIT_INTERRUPT_WINDOW] = handle_interrupt_window,
+	[VMK_EXIT_CPUID] = handle_cpuid,
+	[VMK_EXIT_IO] = handle_io,
+	[VMK_EXIT_MMIO] = handle_mmio,
+	[VMK_EXIT_MSR_READ] = handle_msr,
+	[VMK_EXIT_MSR_WRITE] = handle_msr,
+	[VMK_EXIT_HLT] = handle_hlt,
+	[VMK_EXIT_HYPERCALL] = handle_hypercall,
+	[VMK_EXIT_TRIPLE_FAULT] = handle_triple_fault,
+	[VMK_EXIT_INIT] = handle_init,
+	[VMK_EXIT_SIPI] = handle_sipi,
+	[VMK_EXIT_CR_ACCESS] = handle_fatal,
+	[VMK_EXIT_XSETBV] = handle_xsetbv,
+	[VMK_EXIT_EXCEPTION] = handle_exception,
+	[VMK_EXIT_PAUSE] = handle_pause,
+	[VMK_EXIT_INVALID_INSTRUCTION] = handle_invalid_instruction,
+	[VMK_EXIT_ENTRY_FAILED] = handle_fatal,
+	[VMK_EXIT_UNHANDLED] = handle_fatal,
+};
+
+enum exit_result vm_handle_exit(struct vcpu *vcpu, struct vmk_exit *exit)
+{
+	if (exit->code >= VMK_EXIT_COUNT || !exit_handlers[exit->code]) {
+		exit->code = VMK_EXIT_UNHANDLED;
+		exit->failure.why = NULL;
+	}
+	return exit_handlers[exit->code](vcpu, exit);
+}

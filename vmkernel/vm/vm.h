@@ -1,0 +1,149 @@
+/*
+ * The vendor-neutral VM and vCPU. A VM is guest RAM (2 MiB chunks of host
+ * frames mapped through EPT/NPT), a set of vCPUs, the port and MMIO
+ * handlers its devices registered, and its exit statistics. Field legend:
+ * (o) set at creation, [v] written only by the vCPU's own pCPU, [l] vm->lock.
+ */
+#ifndef KAPSEL_VM_VM_H
+#define KAPSEL_VM_VM_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <arch/x86/virt.h>
+#include <lib/spinlock.h>
+
+#define VM_NAME_MAX 32
+#define VM_MAX_VCPUS 16
+#define VM_MAX_IO_HANDLERS 16
+#define VM_MAX_MMIO_HANDLERS 8
+#define VM_RAM_CHUNK (2ul << 20)
+#define VM_MAX_RAM (64ul << 30)
+
+struct vm;
+struct vcpu;
+
+/* Port I/O: value holds the data (low `size` bytes). Return 0, or <0 to
+ * make the access behave as unassigned. */
+typedef int (*vm_io_read_fn)(void *opaque, struct vcpu *vcpu, uint16_t port, unsigned size, uint32_t *value);
+typedef int (*vm_io_write_fn)(void *opaque, struct vcpu *vcpu, uint16_t port, unsigned size, uint32_t value);
+typedef int (*vm_mmio_read_fn)(void *opaque, struct vcpu *vcpu, uint64_t gpa, unsigned size, uint64_t *value);
+typedef int (*vm_mmio_write_fn)(void *opaque, struct vcpu *vcpu, uint64_t gpa, unsigned size, uint64_t value);
+
+struct vm_io_handler {
+	uint16_t first, last; /* inclusive */
+	vm_io_read_fn read;
+	vm_io_write_fn write;
+	void *opaque;
+};
+
+struct vm_mmio_handler {
+	uint64_t base, size;
+	vm_mmio_read_fn read;
+	vm_mmio_write_fn write;
+	void *opaque;
+};
+
+/* A vCPU's interrupt controller (the vLAPIC registers itself here). */
+struct vcpu_interrupt_source {
+	/* Highest-priority interrupt ready for delivery, or -1. */
+	int (*pending_vector)(struct vcpu *vcpu);
+	/* The vector was injected: move it from IRR to ISR. */
+	void (*acknowledge)(struct vcpu *vcpu, int vector);
+	/* Host TSC at which the next timer fires, or 0: none armed. */
+	uint64_t (*next_deadline)(struct vcpu *vcpu);
+	/* Called on every run-loop pass to fire due timers. */
+	void (*update)(struct vcpu *vcpu, uint64_t now_tsc);
+	void *opaque;
+};
+
+enum vcpu_state {
+	VCPU_WAIT_FOR_SIPI, /* APs before INIT-SIPI */
+	VCPU_RUNNABLE,
+	VCPU_HALTED,        /* HLT: until an interrupt is due */
+	VCPU_STOPPED,       /* its VM ended */
+};
+
+enum vm_state {
+	VM_RUNNING,
+	VM_STOPPED,
+};
+
+enum vm_triple_fault_action {
+	VM_TRIPLE_FAULT_STOP,
+	VM_TRIPLE_FAULT_RESET,
+};
+
+struct vcpu {
+	struct virt_vcpu arch;          /* [v] the backend's view */
+	struct vm *vm;                  /* (o) */
+	uint32_t index;                 /* (o) 0 = BSP */
+	uint32_t host_cpu;              /* (o) the pCPU it is pinned to */
+	volatile uint32_t state;        /* enum vcpu_state; other pCPUs may wake it */
+	volatile uint8_t sipi_vector;   /* set by a STARTUP IPI from another vCPU */
+	volatile bool sipi_pending;     /* handled on the vCPU's own pCPU */
+	volatile bool kick;             /* something for it arrived from elsewhere */
+	struct vcpu_interrupt_source irq; /* (o) */
+	uint64_t exit_count[VMK_EXIT_COUNT];  /* [v] */
+	uint64_t exit_cycles[VMK_EXIT_COUNT]; /* [v] TSC ticks from exit to re-entry */
+	struct vcpu *next_on_cpu;       /* run queue link of its pCPU */
+	struct virt_sysregs *boot_sysregs; /* state to load at first run, then freed */
+	bool fpu_valid;                 /* [v] fpu holds its state */
+	uint8_t fpu[512] __attribute__((aligned(16))); /* [v] FXSAVE area while switched out */
+};
+
+struct vm {
+	char name[VM_NAME_MAX];         /* (o) */
+	uint32_t id;                    /* (o) */
+	uint64_t ram_size;              /* (o) bytes from guest-physical 0 */
+	uint64_t *ram_chunks;           /* (o) host-physical base of each 2 MiB chunk */
+	uint64_t gpa_root;              /* (o) EPT/NPT root */
+	uint32_t vcpu_count;            /* (o) */
+	struct vcpu *vcpus[VM_MAX_VCPUS]; /* (o) */
+	enum vm_triple_fault_action on_triple_fault; /* (o) */
+	struct vm_io_handler io[VM_MAX_IO_HANDLERS]; /* (o) registered before start */
+	uint32_t io_count;
+	struct vm_mmio_handler mmio[VM_MAX_MMIO_HANDLERS]; /* (o) */
+	uint32_t mmio_count;
+	volatile uint32_t state;        /* enum vm_state */
+	int64_t exit_status;            /* [l] the exit port's value, or -1 */
+	char stop_reason[128];          /* [l] */
+	uint64_t start_tsc, stop_tsc;
+	uint64_t overhead_bytes;        /* vmkernel memory besides guest RAM */
+	struct spinlock lock;
+	struct vm *next;                /* list of all VMs */
+};
+
+struct vm_create_params {
+	const char *name;
+	uint64_t ram_mib;
+	uint32_t vcpus;
+	enum vm_triple_fault_action on_triple_fault;
+};
+
+/* Allocates RAM, the EPT/NPT tables and the vCPUs (not yet running).
+ * Returns NULL with *error set. */
+struct vm *vm_create(const struct vm_create_params *params, char *error, size_t error_size);
+int vm_register_io(struct vm *vm, uint16_t first, uint16_t last, vm_io_read_fn read,
+		   vm_io_write_fn write, void *opaque);
+int vm_register_mmio(struct vm *vm, uint64_t base, uint64_t size, vm_mmio_read_fn read,
+		     vm_mmio_write_fn write, void *opaque);
+/* Host pointer to [gpa, gpa+length) when it is guest RAM within one chunk, else NULL. */
+void *vm_gpa_to_host(struct vm *vm, uint64_t gpa, uint64_t length);
+/* Copies to/from guest RAM across chunks; -EFAULT when not all RAM. */
+int vm_copy_to_guest(struct vm *vm, uint64_t gpa, const void *src, uint64_t length);
+int vm_copy_from_guest(struct vm *vm, uint64_t gpa, void *dst, uint64_t length);
+/* Puts every vCPU on its pCPU's run queue; vCPU 0 runnable, the others wait for SIPI. */
+void vm_start(struct vm *vm);
+/* Ends the VM: every vCPU stops at its next exit; logged with the reason. */
+void vm_stop(struct vm *vm, int64_t exit_status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Wakes a vCPU that may be halted or running on another pCPU. */
+void vcpu_kick(struct vcpu *vcpu);
+/* Prints the per-exit-reason counts and cycles of a VM. */
+void vm_print_exit_stats(struct vm *vm);
+const char *vmk_exit_name(uint32_t code);
+
+/* All VMs ever created, newest first. */
+struct vm *vm_list(void);
+
+#endif
