@@ -288,8 +288,24 @@ static enum exit_result handle_invalid_instruction(struct vcpu *vcpu, struct vmk
 	return EXIT_RESUME;
 }
 
+/* VMCALL (0F 01 C1) and VMMCALL (0F 01 D9) are #UD on the other vendor's
+ * CPUs; the ABI promises both work everywhere. */
+static bool is_hypercall_instruction(struct vcpu *vcpu)
+{
+	struct virt_sysregs s;
+	uint8_t bytes[15];
+
+	virt_backend()->get_sysregs(&vcpu->arch, &s);
+	return vm_fetch_instruction(vcpu, &s, bytes) >= 3 && bytes[0] == 0x0f && bytes[1] == 0x01 &&
+	       (bytes[2] == 0xc1 || bytes[2] == 0xd9);
+}
+
 static enum exit_result handle_exception(struct vcpu *vcpu, struct vmk_exit *exit)
 {
+	if (exit->exception.vector == EXCEPTION_UD && is_hypercall_instruction(vcpu)) {
+		exit->instruction_length = 3;
+		return handle_hypercall(vcpu, exit);
+	}
 	/* Intercepted exceptions go back to the guest unchanged. */
 	vcpu_inject_exception(vcpu, exit->exception.vector, exit->exception.has_error_code,
 			      exit->exception.error_code);

@@ -2,6 +2,8 @@
 
 #include <lib/errno.h>
 #include <lib/string.h>
+#include <vm/insn_decode.h>
+#include <vm/insn_emulate.h>
 #include <vm/vm.h>
 
 #define CR0_PG (1ul << 31)
@@ -92,15 +94,152 @@ int vcpu_translate(struct vcpu *vcpu, const struct virt_sysregs *s, uint64_t lin
 	return -EFAULT;
 }
 
+/* Copies guest memory by linear address, page by page. */
+static int copy_linear(struct vcpu *vcpu, const struct virt_sysregs *s, uint64_t linear, void *data,
+		       unsigned size, bool write)
+{
+	uint8_t *p = data;
+
+	while (size) {
+		uint64_t gpa;
+		uint32_t error;
+		unsigned in_page = 4096 - (unsigned)(linear & 4095);
+		unsigned n = size < in_page ? size : in_page;
+		if (vcpu_translate(vcpu, s, linear, write, &gpa, &error))
+			return -EFAULT;
+		uint8_t *host = vm_gpa_to_host(vcpu->vm, gpa, n);
+		if (!host)
+			return -EFAULT;
+		if (write)
+			memcpy(host, p, n);
+		else
+			memcpy(p, host, n);
+		linear += n;
+		p += n;
+		size -= n;
+	}
+	return 0;
+}
+
+int vm_fetch_instruction(struct vcpu *vcpu, const struct virt_sysregs *s, uint8_t bytes[15])
+{
+	uint64_t linear = s->segments[VIRT_CS].base + s->rip;
+	int n = 0;
+
+	/* Stop at the first byte that cannot be read: the decoder says whether it needed it. */
+	while (n < 15) {
+		unsigned in_page = 4096 - (unsigned)((linear + (unsigned)n) & 4095);
+		unsigned want = 15 - (unsigned)n < in_page ? 15 - (unsigned)n : in_page;
+		if (copy_linear(vcpu, s, linear + (unsigned)n, bytes + n, want, false))
+			break;
+		n += (int)want;
+	}
+	return n;
+}
+
+static enum insn_mode mode_of(const struct virt_sysregs *s)
+{
+	if (!(s->cr0 & 1))
+		return INSN_MODE_16;
+	return insn_mode_of(s->efer & EFER_LMA, s->segments[VIRT_CS].attributes & VIRT_SEG_ATTR_LONG,
+			    s->segments[VIRT_CS].attributes & VIRT_SEG_ATTR_DB);
+}
+
 uint32_t vm_instruction_length(struct vcpu *vcpu)
 {
-	(void)vcpu;
+	struct virt_sysregs s;
+	uint8_t bytes[15];
+	struct insn insn;
+
+	virt_backend()->get_sysregs(&vcpu->arch, &s);
+	int n = vm_fetch_instruction(vcpu, &s, bytes);
+	if (n <= 0 || insn_decode(bytes, (size_t)n, mode_of(&s), &insn))
+		return 0;
+	return insn.length;
+}
+
+struct mmio_context {
+	struct vcpu *vcpu;
+	const struct virt_sysregs *sysregs;
+};
+
+static const struct vm_mmio_handler *find_mmio(struct vm *vm, uint64_t gpa, unsigned size)
+{
+	for (uint32_t i = 0; i < vm->mmio_count; i++) {
+		const struct vm_mmio_handler *h = &vm->mmio[i];
+		if (gpa >= h->base && gpa + size <= h->base + h->size)
+			return h;
+	}
+	return NULL;
+}
+
+static int bus_mmio_read(void *opaque, uint64_t gpa, unsigned size, uint64_t *value)
+{
+	struct mmio_context *c = opaque;
+	const struct vm_mmio_handler *h = find_mmio(c->vcpu->vm, gpa, size);
+	*value = size == 8 ? ~0ul : (1ul << (size * 8)) - 1; /* nobody there: all-ones */
+	if (h && h->read && h->read(h->opaque, c->vcpu, gpa, size, value) < 0)
+		*value = size == 8 ? ~0ul : (1ul << (size * 8)) - 1;
 	return 0;
+}
+
+static int bus_mmio_write(void *opaque, uint64_t gpa, unsigned size, uint64_t value)
+{
+	struct mmio_context *c = opaque;
+	const struct vm_mmio_handler *h = find_mmio(c->vcpu->vm, gpa, size);
+	if (h && h->write)
+		h->write(h->opaque, c->vcpu, gpa, size, value); /* else dropped */
+	return 0;
+}
+
+static int bus_memory_read(void *opaque, uint64_t linear, void *data, unsigned size)
+{
+	struct mmio_context *c = opaque;
+	return copy_linear(c->vcpu, c->sysregs, linear, data, size, false);
+}
+
+static int bus_memory_write(void *opaque, uint64_t linear, const void *data, unsigned size)
+{
+	struct mmio_context *c = opaque;
+	return copy_linear(c->vcpu, c->sysregs, linear, (void *)data, size, true);
 }
 
 int vm_emulate_mmio(struct vcpu *vcpu, const struct vmk_exit *exit)
 {
-	(void)vcpu;
-	(void)exit;
-	return -ENOSYS;
+	const struct virt_ops *ops = virt_backend();
+	struct virt_sysregs s;
+	uint8_t bytes[15];
+	struct insn insn;
+
+	ops->get_sysregs(&vcpu->arch, &s);
+	int n = vm_fetch_instruction(vcpu, &s, bytes);
+	if (n <= 0)
+		return -EIO; /* the code itself is not in RAM */
+	enum insn_mode mode = mode_of(&s);
+	int rc = insn_decode(bytes, (size_t)n, mode, &insn);
+	if (rc)
+		return rc;
+	struct insn_cpu_state cpu = { .rip = s.rip, .rflags = s.rflags, .mode = mode };
+	memcpy(cpu.gprs, vcpu->arch.gprs, sizeof(cpu.gprs));
+	static const int order[INSN_SEGMENT_COUNT] = { VIRT_ES, VIRT_CS, VIRT_SS, VIRT_DS, VIRT_FS, VIRT_GS };
+	for (int i = 0; i < INSN_SEGMENT_COUNT; i++)
+		cpu.segment_base[i] = s.segments[order[i]].base;
+	struct mmio_context context = { vcpu, &s };
+	const struct insn_bus bus = {
+		.mmio_read = bus_mmio_read,
+		.mmio_write = bus_mmio_write,
+		.memory_read = bus_memory_read,
+		.memory_write = bus_memory_write,
+		.opaque = &context,
+	};
+	rc = insn_emulate_mmio(&insn, &cpu, &bus, exit->mmio.gpa, exit->mmio.write);
+	if (rc == -ESTALE)
+		return 0; /* the guest changed the code under us: just run it again */
+	if (rc)
+		return rc;
+	memcpy(vcpu->arch.gprs, cpu.gprs, sizeof(cpu.gprs));
+	s.rip = cpu.rip;
+	s.rflags = cpu.rflags;
+	ops->set_sysregs(&vcpu->arch, &s);
+	return 0;
 }

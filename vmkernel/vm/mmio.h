@@ -17,6 +17,8 @@ struct vcpu;
 int vm_emulate_mmio(struct vcpu *vcpu, const struct vmk_exit *exit);
 /* Length of the instruction at the guest's RIP, 0 when it cannot be decoded. */
 uint32_t vm_instruction_length(struct vcpu *vcpu);
+/* Reads up to 15 instruction bytes at CS:RIP; returns how many could be read. */
+int vm_fetch_instruction(struct vcpu *vcpu, const struct virt_sysregs *s, uint8_t bytes[15]);
 /* Guest linear -> guest physical through the guest's paging mode.
  * Returns 0, or -EFAULT with *fault_error set to a #PF error code. */
 int vcpu_translate(struct vcpu *vcpu, const struct virt_sysregs *s, uint64_t linear, bool write,
