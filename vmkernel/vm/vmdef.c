@@ -48,7 +48,7 @@ static int vmdef_fail(struct vmdef_parser *parser, const char *fmt, ...)
 		size_t used = 0;
 		if (parser->line) {
 			int n = snprintf(parser->error, parser->error_size, "line %u: ", parser->line);
-			used = n > 0 && (size_t)n < parser->error_size ? (size_t)n : 0;
+			used = n < 0 ? 0 : (size_t)n < parser->error_size ? (size_t)n : parser->error_size - 1;
 		}
 		va_list ap;
 		va_start(ap, fmt);
@@ -104,15 +104,12 @@ static int parse_number(struct vmdef_parser *parser, const char *key, struct tex
 
 	if (!value.length)
 		return vmdef_fail(parser, "%s needs a number", key);
-	for (size_t i = 0; i < value.length; i++) {
-		char c = value.start[i];
-		if (c < '0' || c > '9')
+	for (size_t i = 0; i < value.length; i++)
+		if (value.start[i] < '0' || value.start[i] > '9')
 			return vmdef_fail(parser, "%s '%.*s' is not a number", key, (int)value.length,
 					  value.start);
-		number = number * 10 + (uint64_t)(c - '0');
-		if (number > max)
-			break; /* out of range either way; stop before it can overflow */
-	}
+	for (size_t i = 0; i < value.length && number <= max; i++)
+		number = number * 10 + (uint64_t)(value.start[i] - '0'); /* stops before overflow */
 	if (number < min || number > max)
 		return vmdef_fail(parser, "%s '%.*s' is out of range %u..%u", key, (int)value.length,
 				  value.start, min, max);
