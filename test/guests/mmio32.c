@@ -287,7 +287,7 @@ static void check_string_moves(void)
 void guest_main(uint32_t multiboot_info)
 {
 	(void)multiboot_info;
-	guest_testdev_map();
+	guest_testdev_map(DEVICE);
 	CHECK_EQ(peek32(0x0), 0, "the device starts zeroed");
 	check_widths_and_byte_order();
 	check_immediates();

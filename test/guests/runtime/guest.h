@@ -174,10 +174,10 @@ long kapsel_vmcall(unsigned long number, unsigned long arg0, unsigned long arg1,
 long kapsel_vmmcall(unsigned long number, unsigned long arg0, unsigned long arg1, unsigned long arg2);
 /* The vendor's own instruction. */
 long kapsel_hypercall(unsigned long number, unsigned long arg0, unsigned long arg1, unsigned long arg2);
-/* Maps the test device window at virtual KAPSEL_TESTDEV_MMIO_BASE: the
- * device under Kapsel, a zeroed RAM page elsewhere (so a guest's checks
- * still run on bare hardware). Returns true for the real device. */
-bool guest_testdev_map(void);
+/* Maps the test device at virtual address virt (4 KiB): the device under
+ * Kapsel, a zeroed RAM page elsewhere (so a guest's checks still run on
+ * bare hardware; a SKIP line says so once). True for the real device. */
+bool guest_testdev_map(uintptr_t virt);
 /* TSC ticks per millisecond: Kapsel's timing leaf, CPUID 0x15/0x16, or a
  * 3 GHz guess (long enough for every wait it is used for). */
 uint64_t guest_tsc_khz(void);

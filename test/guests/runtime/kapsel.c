@@ -59,13 +59,16 @@ long kapsel_hypercall(unsigned long number, unsigned long arg0, unsigned long ar
 	return cpu_is_amd() ? kapsel_vmmcall(number, arg0, arg1, arg2) : kapsel_vmcall(number, arg0, arg1, arg2);
 }
 
-bool guest_testdev_map(void)
+bool guest_testdev_map(uintptr_t virt)
 {
 	static uint8_t stand_in[KAPSEL_TESTDEV_MMIO_SIZE] __attribute__((aligned(4096)));
+	static bool skip_said;
 	bool real = kapsel_present();
-	guest_map_page(KAPSEL_TESTDEV_MMIO_BASE, real ? KAPSEL_TESTDEV_MMIO_BASE : (uintptr_t)stand_in);
-	if (!real)
+	guest_map_page(virt, real ? KAPSEL_TESTDEV_MMIO_BASE : (uintptr_t)stand_in);
+	if (!real && !skip_said) {
 		guest_skip("not under Kapsel (the test device is a RAM page here: checks run against RAM)");
+		skip_said = true;
+	}
 	return real;
 }
 
