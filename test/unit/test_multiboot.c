@@ -336,15 +336,16 @@ UNIT_TEST(mb2_unterminated_strings_stop_at_their_tag)
 	const char *why;
 
 	mb2_begin(&b);
-	/* No NUL inside either tag; the padding and the next tag follow. */
-	struct multiboot_tag_string *s = mb2_tag(&b, MULTIBOOT_TAG_TYPE_CMDLINE, 8 + 5);
-	memcpy(s->string, "abcde", 5);
-	struct multiboot_tag_module *m = mb2_tag(&b, MULTIBOOT_TAG_TYPE_MODULE, 16 + 3);
-	memcpy(m->cmdline, "xyz", 3);
+	/* No NUL inside either tag and no padding: the next tag's non-zero
+	 * type follows the last character directly. */
+	struct multiboot_tag_string *s = mb2_tag(&b, MULTIBOOT_TAG_TYPE_CMDLINE, 8 + 8);
+	memcpy(s->string, "abcdefgh", 8);
+	struct multiboot_tag_module *m = mb2_tag(&b, MULTIBOOT_TAG_TYPE_MODULE, 16 + 8);
+	memcpy(m->cmdline, "stuvwxyz", 8);
 	add_mmap(&b, pc_map, 1, sizeof(struct multiboot_mmap_entry));
 	CHECK_EQ(parse(&b, &boot, &why), 0);
-	CHECK_STR(boot.cmdline, "abcde");
-	CHECK_STR(boot.modules[0].name, "xyz");
+	CHECK_STR(boot.cmdline, "abcdefgh");
+	CHECK_STR(boot.modules[0].name, "stuvwxyz");
 }
 
 UNIT_TEST(mb2_more_modules_than_fit_keeps_the_first)
@@ -402,10 +403,10 @@ UNIT_TEST(mb2_framebuffer_rgb_with_full_size_tag)
 	CHECK_EQ(boot.framebuffer.blue_size, 6);
 }
 
-/* BUG: GRUB writes an RGB framebuffer tag of sizeof(common) + 6 = 38 bytes,
- * but parse_framebuffer() requires sizeof(struct multiboot_tag_framebuffer),
- * which padding makes 40: every RGB framebuffer from GRUB is typed NONE. */
-UNIT_TEST(BUG_mb2_framebuffer_rgb_tag_as_grub_sizes_it)
+/* GRUB writes an RGB framebuffer tag of sizeof(common) + 6 = 38 bytes, less
+ * than sizeof(struct multiboot_tag_framebuffer) (40, padding): a size check
+ * against the struct typed every GRUB framebuffer NONE. */
+UNIT_TEST(mb2_framebuffer_rgb_tag_as_grub_sizes_it)
 {
 	struct mb2_builder b;
 	const char *why;
@@ -487,7 +488,7 @@ UNIT_TEST(mb2_acpi_new_rsdp_preferred_in_either_order)
 
 	/* An oversized copy is cut to what struct boot_info holds. */
 	mb2_begin(&b);
-	add_rsdp(&b, MULTIBOOT_TAG_TYPE_ACPI_NEW, 64, 0x22);
+	add_rsdp(&b, MULTIBOOT_TAG_TYPE_ACPI_NEW, BOOT_RSDP_MAX + 4, 0x22);
 	add_mmap(&b, pc_map, 1, sizeof(struct multiboot_mmap_entry));
 	CHECK_EQ(parse(&b, &boot, &why), 0);
 	check_new_rsdp_kept();
@@ -548,15 +549,35 @@ UNIT_TEST(mb2_impossible_total_size_is_einval)
 	uint32_t huge[4] = { 64u << 20, 0, 0, 8 };
 	uint32_t zero[4] = { 0, 0, 0, 8 };
 
-	CHECK_EQ(parse_raw(tiny, sizeof(tiny), &why), -EINVAL);
-	CHECK(why != NULL);
-	CHECK_EQ(parse_raw(huge, sizeof(huge), &why), -EINVAL);
-	CHECK(why != NULL);
-	CHECK_EQ(parse_raw(zero, sizeof(zero), &why), -EINVAL);
-	/* The smallest valid block: only the end tag, so no memory map. */
+	const char *why_no_map;
 	uint32_t only_end[4] = { 16, 0, 0, 8 };
-	CHECK_EQ(parse_raw(only_end, sizeof(only_end), &why), -EINVAL);
+
+	/* The smallest valid block: only the end tag, so no memory map. */
+	CHECK_EQ(parse_raw(only_end, sizeof(only_end), &why_no_map), -EINVAL);
+	CHECK(why_no_map != NULL);
 	CHECK_EQ(boot.magic, BOOT_INFO_MAGIC);
+	/* The others are refused for their size, before any tag is read. */
+	CHECK_EQ(parse_raw(tiny, sizeof(tiny), &why), -EINVAL);
+	CHECK(why != NULL && why != why_no_map);
+	CHECK_EQ(parse_raw(huge, sizeof(huge), &why), -EINVAL);
+	CHECK(why != NULL && why != why_no_map);
+	CHECK_EQ(parse_raw(zero, sizeof(zero), &why), -EINVAL);
+	CHECK(why != NULL && why != why_no_map);
+}
+
+UNIT_TEST(mb2_block_claiming_more_than_1_mib_is_refused)
+{
+	struct mb2_builder b;
+	const char *why;
+
+	/* Well-formed tags, but the size field says 2 MiB: not GRUB's. */
+	mb2_begin(&b);
+	add_mmap(&b, pc_map, PC_MAP_COUNT, sizeof(struct multiboot_mmap_entry));
+	uint32_t *info = mb2_finish(&b);
+	info[0] = 2u << 20;
+	CHECK_EQ(boot_parse_multiboot2(info, &boot, &why), -EINVAL);
+	CHECK_EQ(boot.mem_range_count, 0);
+	free(info);
 }
 
 UNIT_TEST(mb2_tag_past_the_end_or_too_small_is_einval)
