@@ -196,6 +196,11 @@ UNIT_TEST(mb1_no_map_falls_back_to_mem_lower_upper)
 	CHECK_EQ(boot.mem_ranges[1].base, 0x100000);
 	CHECK_EQ(boot.mem_ranges[1].length, 31ul << 20);
 	CHECK_EQ(boot.mem_ranges[1].type, BOOT_MEM_USABLE);
+	/* A readable map without its flag bit is not looked at. */
+	set_mmap(&info, qemu_map, QEMU_MAP_COUNT, 20);
+	info.flags &= ~MULTIBOOT_INFO_MEM_MAP;
+	CHECK_EQ(boot_parse_multiboot1(&info, window_read, &boot, &why), 1);
+	CHECK_EQ(boot.mem_range_count, 2);
 	/* A map flag with an unreadable map also falls back. */
 	info.flags |= MULTIBOOT_INFO_MEM_MAP;
 	info.mmap_addr = 0x10;
