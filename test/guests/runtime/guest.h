@@ -125,6 +125,11 @@ _Noreturn void guest_user_return(uint64_t value);
  * 32-bit runtime first turns on paging with an identity map of 4 GiB by
  * 4 MiB pages. Pages from 0xfe000000 up are uncached. */
 void guest_map_page(uintptr_t virt, uint64_t phys);
+#ifdef __x86_64__
+/* The 4 KiB page-table entry for virt (< 4 GiB), splitting as needed; the
+ * caller edits it and flushes (invlpg). */
+uint64_t *guest_page_entry(uintptr_t virt);
+#endif
 
 /* --- LAPIC (lapic.c) --- */
 #define LAPIC_ID 0x20u

@@ -15,23 +15,28 @@ extern uint64_t guest_page_directories[4 * 512];
 static uint64_t split_tables[SPLIT_TABLES][512] __attribute__((aligned(4096)));
 static unsigned split_tables_used;
 
-void guest_map_page(uintptr_t virt, uint64_t phys)
+uint64_t *guest_page_entry(uintptr_t virt)
 {
 	if (virt >> 32)
-		guest_fail("guest_map_page: 0x%lx is outside the identity-mapped 4 GiB", (unsigned long)virt);
+		guest_fail("guest_page_entry: 0x%lx is outside the identity-mapped 4 GiB", (unsigned long)virt);
 	uint64_t *directory_entry = &guest_page_directories[virt >> 21];
-	uint64_t cache = *directory_entry & PAGE_UNCACHED;
 	if (*directory_entry & PAGE_LARGE) {
 		if (split_tables_used == SPLIT_TABLES)
-			guest_fail("guest_map_page: out of page tables");
+			guest_fail("guest_page_entry: out of page tables");
 		uint64_t *table = split_tables[split_tables_used++];
-		uint64_t base = *directory_entry & 0xffe00000u;
+		uint64_t base = *directory_entry & 0xffe00000u, cache = *directory_entry & PAGE_UNCACHED;
 		for (uint64_t i = 0; i < 512; i++)
 			table[i] = (base + (i << 12)) | PAGE_PRESENT_WRITABLE_USER | cache;
 		*directory_entry = (uintptr_t)table | PAGE_PRESENT_WRITABLE_USER | cache;
 		write_cr3(read_cr3()); /* the old 2 MiB translation goes */
 	}
 	uint64_t *table = (uint64_t *)(uintptr_t)(*directory_entry & 0xfffffffff000ull);
-	table[(virt >> 12) & 511] = phys | PAGE_PRESENT_WRITABLE_USER | cache;
+	return &table[(virt >> 12) & 511];
+}
+
+void guest_map_page(uintptr_t virt, uint64_t phys)
+{
+	uint64_t *entry = guest_page_entry(virt);
+	*entry = phys | PAGE_PRESENT_WRITABLE_USER | (*entry & PAGE_UNCACHED);
 	invlpg(virt);
 }
