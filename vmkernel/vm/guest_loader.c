@@ -1007,7 +1007,7 @@ static void multiboot2_info(struct info_writer *w, const struct boot_inputs *in)
 	uint8_t mmap[16];
 	info_align(w, MB2_TAG_ALIGN);
 	store_u32(mmap, MB2_TAG_MMAP);
-	store_u32(mmap + 4, (uint32_t)(sizeof(mmap) + map_count * MB2_MMAP_ENTRY_SIZE));
+	store_u32(mmap + 4, (uint32_t)sizeof(mmap) + map_count * MB2_MMAP_ENTRY_SIZE);
 	store_u32(mmap + 8, MB2_MMAP_ENTRY_SIZE);
 	store_u32(mmap + 12, 0); /* entry_version */
 	info_put(w, mmap, sizeof(mmap));
