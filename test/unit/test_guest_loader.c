@@ -1398,6 +1398,12 @@ UNIT_TEST(multiboot1_bad_checksum_and_unknown_requirements)
 	CHECK_EQ(load(64 * MIB), -ENOEXEC);
 	CHECK_STR(error, "Multiboot1 header requires unknown features (flags 0x20)");
 
+	image_reset();
+	image_fill(0, 0x1000);
+	put_multiboot1(0x40, MULTIBOOT_MEMORY_INFO);
+	CHECK_EQ(load(64 * MIB), -ENOEXEC);
+	CHECK_STR(error, "Multiboot1 kernel is not ELF and its header has no a.out fields (flag 16)");
+
 	/* Bits 16-31 are optional: an unknown one there is ignored. */
 	build_mb1_elf32();
 	put_multiboot1(0x1000, 1u << 20);

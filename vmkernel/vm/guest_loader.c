@@ -653,8 +653,12 @@ static int multiboot1_plan(struct loader *loader, const struct guest_image *imag
 	if (unknown)
 		return loader_fail(loader, -ENOEXEC,
 				   "Multiboot1 header requires unknown features (flags 0x%x)", unknown);
-	if (!(flags & MB1_FLAG_AOUT_KLUDGE))
+	if (!(flags & MB1_FLAG_AOUT_KLUDGE)) {
+		if (!is_elf(image))
+			return loader_fail(loader, -ENOEXEC,
+					   "Multiboot1 kernel is not ELF and its header has no a.out fields (flag 16)");
 		return elf_plan(loader, image, true, plan);
+	}
 
 	if (image->size - offset < 32)
 		return loader_fail(loader, -ENOEXEC,
