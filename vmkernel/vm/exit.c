@@ -103,19 +103,65 @@ static const struct vm_io_handler *find_io(struct vm *vm, uint16_t port)
 	return NULL;
 }
 
+#define STRING_IO_BATCH 1024 /* iterations per exit; the rest re-executes */
+
+/* INS/OUTS, with or without REP: each element moves between guest memory
+ * (ES:rDI for INS, seg:rSI for OUTS) and the port. */
+static enum exit_result handle_string_io(struct vcpu *vcpu, struct vmk_exit *exit,
+					 const struct vm_io_handler *h, uint32_t mask)
+{
+	const struct virt_ops *ops = virt_backend();
+	uint64_t *r = vcpu->arch.gprs;
+	struct virt_sysregs s;
+	unsigned size = exit->io.size;
+	uint64_t address_mask = exit->io.address_size == 8 ? ~0ul : (1ul << (exit->io.address_size * 8)) - 1;
+
+	ops->get_sysregs(&vcpu->arch, &s);
+	int64_t step = (s.rflags & (1ul << 10)) ? -(int64_t)size : (int64_t)size;
+	uint64_t count = exit->io.rep ? r[VIRT_RCX] & address_mask : 1;
+	for (unsigned i = 0; count && i < STRING_IO_BATCH; i++) {
+		uint32_t value = mask;
+		if (exit->io.in) {
+			if (h && h->read && h->read(h->opaque, vcpu, exit->io.port, size, &value) < 0)
+				value = mask;
+			uint64_t linear = s.segments[VIRT_ES].base + (r[VIRT_RDI] & address_mask);
+			if (vcpu_copy_linear(vcpu, &s, linear, &value, size, true))
+				goto fault;
+			r[VIRT_RDI] = (r[VIRT_RDI] & ~address_mask) | ((r[VIRT_RDI] + (uint64_t)step) & address_mask);
+		} else {
+			uint8_t segment = exit->io.segment < VIRT_SEGMENT_COUNT ? exit->io.segment : VIRT_DS;
+			uint64_t linear = s.segments[segment].base + (r[VIRT_RSI] & address_mask);
+			value = 0;
+			if (vcpu_copy_linear(vcpu, &s, linear, &value, size, false))
+				goto fault;
+			if (h && h->write)
+				h->write(h->opaque, vcpu, exit->io.port, size, value & mask);
+			r[VIRT_RSI] = (r[VIRT_RSI] & ~address_mask) | ((r[VIRT_RSI] + (uint64_t)step) & address_mask);
+		}
+		count--;
+		if (exit->io.rep)
+			r[VIRT_RCX] = (r[VIRT_RCX] & ~address_mask) | (count & address_mask);
+		if (vcpu->vm->state != VM_RUNNING)
+			return EXIT_YIELD;
+	}
+	if (count)
+		return EXIT_RESUME; /* more to do: the instruction runs (and exits) again */
+	return vcpu_skip_instruction(vcpu, exit) ? EXIT_YIELD : EXIT_RESUME;
+fault:
+	/* The guest's buffer is not mapped or not RAM: a real CPU would fault. */
+	vcpu_inject_exception(vcpu, EXCEPTION_GP, true, 0);
+	return EXIT_RESUME;
+}
+
 static enum exit_result handle_io(struct vcpu *vcpu, struct vmk_exit *exit)
 {
 	struct vm *vm = vcpu->vm;
 	unsigned size = exit->io.size;
 	uint32_t mask = size == 4 ? 0xffffffffu : (1u << (size * 8)) - 1;
 
-	if (exit->io.string) {
-		/* INS/OUTS: no supported device needs them yet. */
-		vm_stop(vm, -1, "vCPU %u: string port I/O (port 0x%x) is not supported", vcpu->index,
-			exit->io.port);
-		return EXIT_YIELD;
-	}
 	const struct vm_io_handler *h = find_io(vm, exit->io.port);
+	if (exit->io.string)
+		return handle_string_io(vcpu, exit, h, mask);
 	if (exit->io.in) {
 		uint32_t value = mask; /* an unassigned port reads all-ones */
 		if (h && h->read && h->read(h->opaque, vcpu, exit->io.port, size, &value) < 0)

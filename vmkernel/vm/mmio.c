@@ -1,6 +1,7 @@
 #include <vm/mmio.h>
 
 #include <lib/errno.h>
+#include <lib/log.h>
 #include <lib/string.h>
 #include <vm/insn_decode.h>
 #include <vm/insn_emulate.h>
@@ -95,7 +96,7 @@ int vcpu_translate(struct vcpu *vcpu, const struct virt_sysregs *s, uint64_t lin
 }
 
 /* Copies guest memory by linear address, page by page. */
-static int copy_linear(struct vcpu *vcpu, const struct virt_sysregs *s, uint64_t linear, void *data,
+int vcpu_copy_linear(struct vcpu *vcpu, const struct virt_sysregs *s, uint64_t linear, void *data,
 		       unsigned size, bool write)
 {
 	uint8_t *p = data;
@@ -130,7 +131,7 @@ int vm_fetch_instruction(struct vcpu *vcpu, const struct virt_sysregs *s, uint8_
 	while (n < 15) {
 		unsigned in_page = 4096 - (unsigned)((linear + (unsigned)n) & 4095);
 		unsigned want = 15 - (unsigned)n < in_page ? 15 - (unsigned)n : in_page;
-		if (copy_linear(vcpu, s, linear + (unsigned)n, bytes + n, want, false))
+		if (vcpu_copy_linear(vcpu, s, linear + (unsigned)n, bytes + n, want, false))
 			break;
 		n += (int)want;
 	}
@@ -192,16 +193,53 @@ static int bus_mmio_write(void *opaque, uint64_t gpa, unsigned size, uint64_t va
 	return 0;
 }
 
+/* The other side of a MOVS: RAM through the guest's page tables, or a
+ * device when that address is not RAM (MMIO to MMIO copies). */
+static int bus_memory_access(struct mmio_context *c, uint64_t linear, uint8_t *data, unsigned size,
+			     bool write)
+{
+	while (size) {
+		uint64_t gpa;
+		uint32_t error;
+		unsigned in_page = 4096 - (unsigned)(linear & 4095);
+		unsigned n = size < in_page ? size : in_page;
+		if (vcpu_translate(c->vcpu, c->sysregs, linear, write, &gpa, &error))
+			return -EFAULT;
+		uint8_t *host = vm_gpa_to_host(c->vcpu->vm, gpa, n);
+		if (host) {
+			if (write)
+				memcpy(host, data, n);
+			else
+				memcpy(data, host, n);
+		} else {
+			for (unsigned done = 0; done < n;) {
+				unsigned piece = n - done >= 8 ? 8 : n - done >= 4 ? 4 : n - done >= 2 ? 2 : 1;
+				uint64_t value = 0;
+				if (write) {
+					memcpy(&value, data + done, piece);
+					bus_mmio_write(c, gpa + done, piece, value);
+				} else {
+					bus_mmio_read(c, gpa + done, piece, &value);
+					memcpy(data + done, &value, piece);
+				}
+				done += piece;
+			}
+		}
+		linear += n;
+		data += n;
+		size -= n;
+	}
+	return 0;
+}
+
 static int bus_memory_read(void *opaque, uint64_t linear, void *data, unsigned size)
 {
-	struct mmio_context *c = opaque;
-	return copy_linear(c->vcpu, c->sysregs, linear, data, size, false);
+	return bus_memory_access(opaque, linear, data, size, false);
 }
 
 static int bus_memory_write(void *opaque, uint64_t linear, const void *data, unsigned size)
 {
-	struct mmio_context *c = opaque;
-	return copy_linear(c->vcpu, c->sysregs, linear, (void *)data, size, true);
+	return bus_memory_access(opaque, linear, (uint8_t *)data, size, true);
 }
 
 int vm_emulate_mmio(struct vcpu *vcpu, const struct vmk_exit *exit)
@@ -233,6 +271,8 @@ int vm_emulate_mmio(struct vcpu *vcpu, const struct vmk_exit *exit)
 		.opaque = &context,
 	};
 	rc = insn_emulate_mmio(&insn, &cpu, &bus, exit->mmio.gpa, exit->mmio.write);
+	log_debug("vm %s: mmio at rip 0x%lx gpa 0x%lx %s len %u: %d\n", vcpu->vm->name, s.rip,
+		  exit->mmio.gpa, exit->mmio.write ? "write" : "read", insn.length, rc);
 	if (rc == -ESTALE)
 		return 0; /* the guest changed the code under us: just run it again */
 	if (rc)

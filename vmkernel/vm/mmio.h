@@ -19,6 +19,10 @@ int vm_emulate_mmio(struct vcpu *vcpu, const struct vmk_exit *exit);
 uint32_t vm_instruction_length(struct vcpu *vcpu);
 /* Reads up to 15 instruction bytes at CS:RIP; returns how many could be read. */
 int vm_fetch_instruction(struct vcpu *vcpu, const struct virt_sysregs *s, uint8_t bytes[15]);
+/* Copies guest RAM by linear address (through the guest's paging); -EFAULT
+ * when a page is not present or not RAM. */
+int vcpu_copy_linear(struct vcpu *vcpu, const struct virt_sysregs *s, uint64_t linear, void *data,
+		     unsigned size, bool write);
 /* Guest linear -> guest physical through the guest's paging mode.
  * Returns 0, or -EFAULT with *fault_error set to a #PF error code. */
 int vcpu_translate(struct vcpu *vcpu, const struct virt_sysregs *s, uint64_t linear, bool write,

@@ -51,6 +51,8 @@ struct vmk_exit {
 			bool in;
 			bool string;   /* INS/OUTS */
 			bool rep;
+			uint8_t address_size; /* INS/OUTS: 2, 4 or 8 bytes */
+			uint8_t segment;      /* OUTS: enum virt_segment_id of the source */
 		} io;
 		struct {
 			uint64_t gpa;

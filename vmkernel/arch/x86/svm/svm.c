@@ -389,6 +389,8 @@ static void translate_exit(struct virt_vcpu *vcpu, struct vmk_exit *e)
 		e->io.rep = info1 & (1u << 3);
 		e->io.size = (info1 & (1u << 4)) ? 1 : (info1 & (1u << 5)) ? 2 : 4;
 		e->io.port = (uint16_t)(info1 >> 16);
+		e->io.address_size = (info1 & (1u << 7)) ? 2 : (info1 & (1u << 8)) ? 4 : 8;
+		e->io.segment = (uint8_t)((info1 >> 10) & 7);
 		/* EXITINFO2 holds the next RIP for IOIO, with or without NRIPS. */
 		if (info2 > rip && info2 - rip <= 15)
 			e->instruction_length = (uint32_t)(info2 - rip);
