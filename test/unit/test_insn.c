@@ -16,6 +16,7 @@
 
 #include <stdbool.h>
 
+#include "../fuzz/host_alu.h"
 #include "../fuzz/insn_format.h"
 
 /* --- decoding ------------------------------------------------------------- */
@@ -1308,54 +1309,6 @@ UNIT_TEST(emulate_string_address_size_16)
 
 /* --- flags, against this host's processor ----------------------------------- */
 
-/* Runs `<mnemonic> b, a` at the given size on the host with the given
- * RFLAGS in; returns a and the RFLAGS out. The red zone is stepped over
- * because pushf/popf write below RSP. */
-#define HOST_ALU(name)                                                                       \
-	static uint64_t host_##name(unsigned size, uint64_t a, uint64_t b, uint64_t *flags)  \
-	{                                                                                    \
-		uint64_t f = *flags;                                                         \
-		switch (size) {                                                              \
-		case 1:                                                                      \
-			__asm__("lea -128(%%rsp),%%rsp\n\tpush %[f]\n\tpopf\n\t" #name       \
-				"b %b[b],%b[a]\n\tpushf\n\tpop %[f]\n\tlea 128(%%rsp),%%rsp" \
-				: [a] "+r"(a), [f] "+r"(f) : [b] "r"(b) : "cc", "memory");   \
-			break;                                                               \
-		case 2:                                                                      \
-			__asm__("lea -128(%%rsp),%%rsp\n\tpush %[f]\n\tpopf\n\t" #name       \
-				"w %w[b],%w[a]\n\tpushf\n\tpop %[f]\n\tlea 128(%%rsp),%%rsp" \
-				: [a] "+r"(a), [f] "+r"(f) : [b] "r"(b) : "cc", "memory");   \
-			break;                                                               \
-		case 4:                                                                      \
-			__asm__("lea -128(%%rsp),%%rsp\n\tpush %[f]\n\tpopf\n\t" #name       \
-				"l %k[b],%k[a]\n\tpushf\n\tpop %[f]\n\tlea 128(%%rsp),%%rsp" \
-				: [a] "+r"(a), [f] "+r"(f) : [b] "r"(b) : "cc", "memory");   \
-			break;                                                               \
-		default:                                                                     \
-			__asm__("lea -128(%%rsp),%%rsp\n\tpush %[f]\n\tpopf\n\t" #name       \
-				"q %q[b],%q[a]\n\tpushf\n\tpop %[f]\n\tlea 128(%%rsp),%%rsp" \
-				: [a] "+r"(a), [f] "+r"(f) : [b] "r"(b) : "cc", "memory");   \
-			break;                                                               \
-		}                                                                            \
-		*flags = f;                                                                  \
-		return a;                                                                    \
-	}
-
-HOST_ALU(add)
-HOST_ALU(or)
-HOST_ALU(adc)
-HOST_ALU(sbb)
-HOST_ALU(and)
-HOST_ALU(sub)
-HOST_ALU(xor)
-HOST_ALU(cmp)
-HOST_ALU(test)
-
-typedef uint64_t (*host_alu_fn)(unsigned, uint64_t, uint64_t, uint64_t *);
-static const host_alu_fn host_alu[9] = {
-	host_add, host_or, host_adc, host_sbb, host_and, host_sub, host_xor, host_cmp, host_test,
-};
-
 static uint64_t interesting(uint32_t *seed, unsigned size)
 {
 	static const uint64_t edges[] = { 0, 1, 2, 0x7f, 0x80, 0xff, 0x7fff, 0x8000, 0xffff,
@@ -1404,7 +1357,7 @@ UNIT_TEST(alu_flags_match_the_host)
 				put_device(0x100, memory, 8);
 
 				uint64_t host_flags = flags_in;
-				uint64_t expected = host_alu[operation](size, a, b, &host_flags);
+				uint64_t expected = host_alu(operation, size, a, b, &host_flags);
 				CHECK_EQ(emulate(hex, MMIO_BASE + 0x100, !to_register), 0);
 				bool writes = operation != INSN_CMP && operation != INSN_TEST;
 				uint64_t memory_after = get_device(0x100, 8);
