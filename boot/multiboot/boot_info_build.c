@@ -18,8 +18,10 @@ int boot_info_add_mem_range(struct boot_info *out, uint64_t base, uint64_t lengt
 		return 0;
 	if (out->mem_range_count >= BOOT_MAX_MEM_RANGES)
 		return -ENOSPC;
-	if (type < BOOT_MEM_USABLE || type > BOOT_MEM_FIRMWARE_RUNTIME)
-		type = BOOT_MEM_RESERVED; /* unknown types must never be used */
+	/* Multiboot passes E820 types: 1-5 mean what boot_mem_type's 1-5 mean;
+	 * everything else (6 disabled, 7 persistent memory, ...) is reserved. */
+	if (type < BOOT_MEM_USABLE || type > BOOT_MEM_BAD)
+		type = BOOT_MEM_RESERVED;
 	struct boot_mem_range *r = &out->mem_ranges[out->mem_range_count++];
 	r->base = base;
 	r->length = base + length < base ? UINT64_MAX - base : length;

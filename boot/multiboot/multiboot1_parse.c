@@ -64,7 +64,7 @@ int boot_parse_multiboot1(const void *info_ptr, boot_phys_reader_fn read, struct
 		/* Each entry is preceded by its size, which excludes the size field. */
 		for (uint32_t off = 0; map && off + sizeof(struct multiboot_mmap_entry) <= info->mmap_length;) {
 			const struct multiboot_mmap_entry *e = (const void *)(map + off);
-			if (e->size < 20)
+			if (e->size < 20 || e->size > info->mmap_length - off - sizeof(e->size))
 				break;
 			boot_info_add_mem_range(out, e->addr, e->len, e->type);
 			off += e->size + sizeof(e->size);

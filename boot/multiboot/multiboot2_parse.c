@@ -49,7 +49,7 @@ int boot_parse_multiboot2(const void *info, struct boot_info *out, const char **
 	}
 	for (uint32_t off = 8; off + 8 <= total;) {
 		const struct multiboot_tag *tag = (const void *)(base + off);
-		if (tag->size < 8 || off + tag->size > total) {
+		if (tag->size < 8 || tag->size > total - off) {
 			*why = "multiboot2 tag runs past the information block";
 			return -EINVAL;
 		}
@@ -88,7 +88,7 @@ int boot_parse_multiboot2(const void *info, struct boot_info *out, const char **
 			const struct multiboot_tag_mmap *m = (const void *)tag;
 			if (tag->size < sizeof(*m) || m->entry_size < sizeof(struct multiboot_mmap_entry))
 				break;
-			for (uint32_t e = sizeof(*m); e + m->entry_size <= tag->size; e += m->entry_size) {
+			for (uint32_t e = sizeof(*m); m->entry_size <= tag->size - e; e += m->entry_size) {
 				const struct multiboot_mmap_entry *entry = (const void *)((const uint8_t *)tag + e);
 				boot_info_add_mem_range(out, entry->addr, entry->len, entry->type);
 			}

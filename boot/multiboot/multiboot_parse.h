@@ -19,7 +19,8 @@ int boot_parse_multiboot1(const void *info, boot_phys_reader_fn read, struct boo
 			  const char **why);
 int boot_parse_multiboot2(const void *info, struct boot_info *out, const char **why);
 
-/* Appends a range, dropping empty ones; returns -ENOSPC when full. */
+/* Appends a range with a multiboot (E820) type, dropping empty ones;
+ * types other than 1-5 become BOOT_MEM_RESERVED. Returns -ENOSPC when full. */
 int boot_info_add_mem_range(struct boot_info *out, uint64_t base, uint64_t length, uint32_t type);
 /* Starts a boot_info: zeroed, magic and version set. */
 void boot_info_reset(struct boot_info *out, uint32_t mode, uint32_t loader);

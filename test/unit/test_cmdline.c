@@ -176,10 +176,10 @@ UNIT_TEST(maxcpus_bad_and_overflowing_values_are_ignored)
 	CHECK_EQ(options.max_cpus, 8);
 }
 
-/* BUG: parse_uint() rejects any value above 429496728 before the last
+/* Was a bug: parse_uint() rejects any value above 429496728 before the last
  * digit, so the largest uint32 values (4294967290..4294967295) are called
  * bad though they fit. Check v > (UINT32_MAX - digit) / 10 instead. */
-UNIT_TEST(BUG_maxcpus_accepts_uint32_max)
+UNIT_TEST(maxcpus_accepts_uint32_max)
 {
 	CHECK_EQ(parse("maxcpus=4294967295"), 0);
 	CHECK_EQ(options.max_cpus, 4294967295u);
@@ -233,10 +233,10 @@ UNIT_TEST(kernel_path_as_first_word_is_skipped)
 	CHECK(options.no_smp);
 }
 
-/* BUG: the path is recognised only when it starts at the very first byte
+/* Was a bug: the path is recognised only when it starts at the very first byte
  * (start == cmdline), so a line with leading blanks reports the loader's
  * kernel path as an unknown option. */
-UNIT_TEST(BUG_kernel_path_after_leading_blanks_is_skipped)
+UNIT_TEST(kernel_path_after_leading_blanks_is_skipped)
 {
 	CHECK_EQ(parse("  /boot/vmkernel.elf nosmp"), 0);
 	CHECK(options.no_smp);

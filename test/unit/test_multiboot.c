@@ -219,12 +219,12 @@ UNIT_TEST(mb2_unknown_memory_types_become_reserved)
 	CHECK_EQ(boot.mem_ranges[4].type, BOOT_MEM_USABLE);
 }
 
-/* BUG: multiboot map types are copied straight into enum boot_mem_type,
+/* Was a bug: multiboot map types are copied straight into enum boot_mem_type,
  * whose 6 and 7 mean LOADER_RECLAIMABLE and FIRMWARE_RUNTIME. GRUB passes
  * E820 types through, and E820 6 is "disabled" and 7 "persistent memory":
  * the spec says every type but 1, 3, 4, 5 is reserved. As it is, pmm_reclaim
  * later hands out a firmware-disabled range (or NVDIMM contents) as RAM. */
-UNIT_TEST(BUG_mb2_e820_types_6_and_7_must_be_reserved)
+UNIT_TEST(mb2_e820_types_6_and_7_must_be_reserved)
 {
 	static const struct range e820[] = {
 		{ 0x100000, 0x100000, 6 },
@@ -633,7 +633,7 @@ static int parse_wrapping_tag(void *arg)
 	return parse(&b, &boot, &why);
 }
 
-UNIT_TEST(BUG_mb2_tag_size_wrapping_32_bits_loops_forever)
+UNIT_TEST(mb2_tag_size_wrapping_32_bits_loops_forever)
 {
 	struct wrap_case c = { 0x99 };
 	int rc = 0;
@@ -642,7 +642,7 @@ UNIT_TEST(BUG_mb2_tag_size_wrapping_32_bits_loops_forever)
 	CHECK_EQ(rc, -EINVAL);
 }
 
-UNIT_TEST(BUG_mb2_map_tag_size_wrapping_32_bits_reads_past_the_block)
+UNIT_TEST(mb2_map_tag_size_wrapping_32_bits_reads_past_the_block)
 {
 	struct wrap_case c = { MULTIBOOT_TAG_TYPE_MMAP };
 	int rc = 0;
@@ -665,7 +665,8 @@ UNIT_TEST(add_mem_range_drops_empty_and_reports_full)
 			 0);
 	CHECK_EQ(boot_info_add_mem_range(&boot, 1ul << 40, 0x1000, BOOT_MEM_USABLE), -ENOSPC);
 	CHECK_EQ(boot.mem_range_count, BOOT_MAX_MEM_RANGES);
-	CHECK_EQ(boot.mem_ranges[BOOT_MAX_MEM_RANGES - 1].type, BOOT_MEM_FIRMWARE_RUNTIME);
+	/* Multiboot (E820) type 7 is persistent memory, not a boot_mem_type: reserved. */
+	CHECK_EQ(boot.mem_ranges[BOOT_MAX_MEM_RANGES - 1].type, BOOT_MEM_RESERVED);
 	CHECK_EQ(boot.mem_ranges[BOOT_MAX_MEM_RANGES - 1].reserved, 0);
 }
 

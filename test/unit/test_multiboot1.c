@@ -160,10 +160,10 @@ UNIT_TEST(mb1_unknown_memory_types_become_reserved)
 	CHECK_EQ(boot.mem_ranges[3].type, BOOT_MEM_ACPI_NVS);
 }
 
-/* BUG (same cause as BUG_mb2_e820_types_6_and_7_must_be_reserved): an E820
+/* Was a bug (same cause as mb2_e820_types_6_and_7_must_be_reserved): an E820
  * "disabled" (6) or "persistent memory" (7) range becomes LOADER_RECLAIMABLE
  * or FIRMWARE_RUNTIME instead of RESERVED. */
-UNIT_TEST(BUG_mb1_e820_types_6_and_7_must_be_reserved)
+UNIT_TEST(mb1_e820_types_6_and_7_must_be_reserved)
 {
 	static const uint64_t e820[][3] = {
 		{ 0x100000, 0x100000, 6 },
@@ -345,7 +345,7 @@ UNIT_TEST(mb1_framebuffer_rgb_and_ega_text)
 	CHECK_EQ(boot.framebuffer.phys_addr, 0);
 }
 
-/* BUG: the map walk adds e->size + 4 to a 32-bit offset; an entry size of
+/* Was a bug: the map walk adds e->size + 4 to a 32-bit offset; an entry size of
  * 0xfffffffc adds exactly 2^32, so the offset never moves and the parser
  * loops for ever. Run in a child so the hang fails only this test. */
 static int parse_wrapping_map(void *arg)
@@ -361,7 +361,7 @@ static int parse_wrapping_map(void *arg)
 	return boot_parse_multiboot1(&info, window_read, &boot, &why);
 }
 
-UNIT_TEST(BUG_mb1_map_entry_size_wrapping_32_bits_loops_forever)
+UNIT_TEST(mb1_map_entry_size_wrapping_32_bits_loops_forever)
 {
 	int rc = -1;
 

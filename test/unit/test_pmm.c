@@ -388,10 +388,10 @@ UNIT_TEST(contiguous_allocation_skips_runs_with_a_used_frame)
 	CHECK_EQ(pmm_alloc_contiguous(512, 2 * MiB), 0);
 }
 
-/* BUG: find_run() skips a fully used bitmap word by f += 64, which loses
+/* Was a bug: find_run() skips a fully used bitmap word by f += 64, which loses
  * the alignment of f when align_frames > 64 (2 MiB = 512 frames), so a run
  * starting right after a used 256 KiB block is returned misaligned. */
-UNIT_TEST(BUG_contiguous_2m_alignment_kept_after_full_bitmap_word)
+UNIT_TEST(contiguous_2m_alignment_kept_after_full_bitmap_word)
 {
 	static const struct boot_mem_range map[] = { { 0x100000, 15 * MiB, BOOT_MEM_USABLE, 0 } };
 	/* Frames 512..575 (one whole bitmap word) taken by a module. */
@@ -481,10 +481,10 @@ UNIT_TEST(reclaim_frees_loader_ranges_but_not_reserved_inside_them)
 	CHECK_EQ(pmm_alloc_in(0x403000, 0x404000), 0x403000);
 }
 
-/* BUG: the bitmap ends at the highest *usable* address, so a loader range
+/* Was a bug: the bitmap ends at the highest *usable* address, so a loader range
  * above the last usable range (UEFI loaders allocate from the top of RAM)
  * can never be reclaimed: pmm_reclaim() gains nothing and that RAM is lost. */
-UNIT_TEST(BUG_reclaim_loader_range_above_highest_usable_ram)
+UNIT_TEST(reclaim_loader_range_above_highest_usable_ram)
 {
 	static const struct boot_mem_range map[] = {
 		{ 0x100000, 15 * MiB, BOOT_MEM_USABLE, 0 },

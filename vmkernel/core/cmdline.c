@@ -55,9 +55,10 @@ static bool parse_uint(const char *s, size_t n, uint64_t *out)
 	if (!n)
 		return false;
 	for (size_t i = 0; i < n; i++) {
-		if (s[i] < '0' || s[i] > '9' || v > (UINT32_MAX - 9) / 10)
+		uint64_t digit = (uint64_t)(s[i] - '0');
+		if (s[i] < '0' || s[i] > '9' || v > (UINT32_MAX - digit) / 10)
 			return false;
-		v = v * 10 + (uint64_t)(s[i] - '0');
+		v = v * 10 + digit;
 	}
 	*out = v;
 	return true;
@@ -124,6 +125,7 @@ int cmdline_parse(const char *cmdline, struct vmkernel_options *out, void (*repo
 	out->log_level = LOG_INFO;
 	if (!cmdline)
 		return 0;
+	bool first_word = true;
 	for (const char *p = cmdline; *p;) {
 		while (*p == ' ' || *p == '\t')
 			p++;
@@ -133,8 +135,11 @@ int cmdline_parse(const char *cmdline, struct vmkernel_options *out, void (*repo
 		size_t length = (size_t)(p - start);
 		if (!length)
 			break;
-		if (start == cmdline && is_kernel_path(start, length))
+		if (first_word && is_kernel_path(start, length)) {
+			first_word = false;
 			continue;
+		}
+		first_word = false;
 		problems += apply(start, length, out, report);
 	}
 	return problems;

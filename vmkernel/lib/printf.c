@@ -28,11 +28,12 @@ struct spec {
 	bool plus;
 	bool space;
 	bool alt;
+	bool pointer; /* %p: 0x even for zero */
 	int width;
 	int precision; /* -1: none */
 };
 
-static void put_number(struct out *o, uint64_t value, bool negative, unsigned base,
+static void put_number(struct out *o, uint64_t value, bool negative, bool is_signed, unsigned base,
 		       bool upper, const struct spec *sp)
 {
 	const char *digits = upper ? "0123456789ABCDEF" : "0123456789abcdef";
@@ -46,10 +47,14 @@ static void put_number(struct out *o, uint64_t value, bool negative, unsigned ba
 	if (sp->precision == 0 && n == 1 && tmp[0] == '0')
 		n = 0;
 
-	char sign = negative ? '-' : sp->plus ? '+' : sp->space ? ' ' : 0;
-	const char *prefix = (sp->alt && base == 16) ? (upper ? "0X" : "0x") : "";
+	/* '+' and ' ' apply to signed conversions only (C11 7.21.6.1). */
+	char sign = negative ? '-' : !is_signed ? 0 : sp->plus ? '+' : sp->space ? ' ' : 0;
+	/* '#': 0x only for a non-zero value; octal gets a leading zero digit. */
+	const char *prefix = (sp->alt && base == 16 && (sp->pointer || !(n == 0 || (n == 1 && tmp[0] == '0')))) ? (upper ? "0X" : "0x") : "";
 	int prefix_len = (int)(sizeof("0x") - 1) * (prefix[0] != 0);
 	int zeros = sp->precision > n ? sp->precision - n : 0;
+	if (sp->alt && base == 8 && !zeros && (n == 0 || tmp[n - 1] != '0'))
+		zeros = 1;
 	int total = n + zeros + (sign != 0) + prefix_len;
 	int pad = sp->width > total ? sp->width - total : 0;
 
@@ -142,7 +147,7 @@ int vsnprintf(char *buf, size_t size, const char *fmt, va_list ap)
 			else if (length <= -2)
 				v = ((v & 0xff) ^ 0x80) - 0x80;
 			uint64_t mag = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
-			put_number(&o, mag, v < 0, 10, false, &sp);
+			put_number(&o, mag, v < 0, true, 10, false, &sp);
 			break;
 		}
 		case 'u':
@@ -157,12 +162,12 @@ int vsnprintf(char *buf, size_t size, const char *fmt, va_list ap)
 			else if (length <= -2)
 				v = (unsigned char)v;
 			unsigned base = conv == 'u' ? 10 : conv == 'o' ? 8 : 16;
-			put_number(&o, v, false, base, conv == 'X', &sp);
+			put_number(&o, v, false, false, base, conv == 'X', &sp);
 			break;
 		}
 		case 'p': {
-			struct spec ps = { .alt = true, .precision = -1 };
-			put_number(&o, (uintptr_t)va_arg(ap, void *), false, 16, false, &ps);
+			struct spec ps = { .alt = true, .pointer = true, .precision = -1, .width = sp.width, .left = sp.left };
+			put_number(&o, (uintptr_t)va_arg(ap, void *), false, false, 16, false, &ps);
 			break;
 		}
 		case 'c': {

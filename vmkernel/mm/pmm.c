@@ -154,11 +154,14 @@ int pmm_init(const struct boot_mem_range *ranges, uint32_t count,
 	memset(&pmm_stats, 0, sizeof(pmm_stats));
 	for (uint32_t i = 0; i < count; i++) {
 		const struct boot_mem_range *r = &ranges[i];
-		if (r->type != BOOT_MEM_USABLE || !r->length || r->base + r->length < r->base)
+		bool ram = r->type == BOOT_MEM_USABLE || r->type == BOOT_MEM_LOADER_RECLAIMABLE;
+		if (!ram || !r->length || r->base + r->length < r->base)
 			continue;
-		usable += r->length;
+		/* Loader memory (UEFI loaders allocate high) becomes RAM later: cover it. */
 		if (r->base + r->length > top)
 			top = r->base + r->length;
+		if (r->type == BOOT_MEM_USABLE)
+			usable += r->length;
 	}
 	if (!usable) {
 		log_error("pmm: the memory map has no usable RAM\n");
@@ -211,7 +214,7 @@ static uint64_t find_run(uint64_t from, uint64_t limit, uint64_t count, uint64_t
 	while (f + count <= limit) {
 		/* Skip fully used words quickly. */
 		if (f % 64 == 0 && pmm_bitmap[f / 64] == UINT64_MAX) {
-			f += 64;
+			f = align_up(f + 64, align_frames);
 			continue;
 		}
 		uint64_t n = 0;

@@ -96,7 +96,6 @@ struct cpuid_result cpuid_policy(cpuid_source_fn host, const struct cpuid_policy
 	case 0x80000001:
 		if (extended_max >= 0x80000001) {
 			r = host(0x80000001, 0);
-			r.eax = r.eax;
 			r.ebx = 0;
 			r.ecx &= E1_ECX_ALLOWED;
 			r.edx &= E1_EDX_ALLOWED;

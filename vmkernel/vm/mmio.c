@@ -60,12 +60,12 @@ int vcpu_translate(struct vcpu *vcpu, const struct virt_sysregs *s, uint64_t lin
 		else
 			index = (linear >> shift) & (wide ? 511 : 1023);
 		if (wide) {
-			const uint64_t *p = vm_gpa_to_host(vm, table + index * 8, 8);
+			const uint64_t *p = vm_gpa_to_host(vm, table + (uint64_t)index * 8, 8);
 			if (!p)
 				return -EFAULT;
 			entry = *p;
 		} else {
-			const uint32_t *p = vm_gpa_to_host(vm, table + index * 4, 4);
+			const uint32_t *p = vm_gpa_to_host(vm, table + (uint64_t)index * 4, 4);
 			if (!p)
 				return -EFAULT;
 			entry = *p;
@@ -271,8 +271,6 @@ int vm_emulate_mmio(struct vcpu *vcpu, const struct vmk_exit *exit)
 		.opaque = &context,
 	};
 	rc = insn_emulate_mmio(&insn, &cpu, &bus, exit->mmio.gpa, exit->mmio.write);
-	log_debug("vm %s: mmio at rip 0x%lx gpa 0x%lx %s len %u: %d\n", vcpu->vm->name, s.rip,
-		  exit->mmio.gpa, exit->mmio.write ? "write" : "read", insn.length, rc);
 	if (rc == -ESTALE)
 		return 0; /* the guest changed the code under us: just run it again */
 	if (rc)

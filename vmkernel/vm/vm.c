@@ -142,7 +142,7 @@ struct vm *vm_create(const struct vm_create_params *params, char *error, size_t 
 		return NULL;
 	}
 	if (!params->vcpus || params->vcpus > VM_MAX_VCPUS) {
-		snprintf(error, error_size, "vCPUs must be 1 .. %u", VM_MAX_VCPUS);
+		snprintf(error, error_size, "vCPUs must be 1 .. %u", (unsigned)VM_MAX_VCPUS);
 		return NULL;
 	}
 	struct vm *vm = kzalloc(sizeof(*vm));

@@ -185,14 +185,12 @@ static int svm_vcpu_init(struct virt_vcpu *vcpu)
 	const struct virt_host_services *host = virt_host();
 	struct svm_vcpu *svm;
 	uint64_t page = host->alloc_zeroed_page();
+	/* The backend's per-vCPU struct gets a page of its own, next to the VMCB's. */
+	uint64_t state_page = page ? host->alloc_zeroed_page() : 0;
 
-	if (!page)
-		return -ENOMEM;
-	/* The backend's per-vCPU struct lives at the end of the VMCB page's
-	 * neighbour: a second page keeps the VMCB itself pristine. */
-	uint64_t state_page = host->alloc_zeroed_page();
 	if (!state_page) {
-		host->free_page(page);
+		if (page)
+			host->free_page(page);
 		return -ENOMEM;
 	}
 	svm = host->phys_to_virt(state_page);
