@@ -31,7 +31,7 @@ out=$(cppcheck --quiet --error-exitcode=1 --inline-suppr \
 	"${trees[@]}" 2>&1)
 status=$?
 [ -n "$out" ] && printf '%s\n' "$out"
-findings=$(grep -c ': \(error\|warning\|portability\|performance\) \[' <<<"$out")
+findings=$(grep -cE '^[^ ]+:[0-9]+: [a-z]+ \[' <<<"$out")
 if [ "$status" = 0 ]; then
 	echo "summary: clean"
 	exit 0
