@@ -190,9 +190,14 @@ _Noreturn void guest_exit(unsigned status)
 		__asm__ volatile("cli; hlt");
 }
 
-_Noreturn void guest_pass(void)
+void guest_pass_line(void)
 {
 	guest_printf("PASS %s\n", guest_name);
+}
+
+_Noreturn void guest_pass(void)
+{
+	guest_pass_line();
 	guest_exit(0);
 }
 
