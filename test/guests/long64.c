@@ -174,7 +174,7 @@ static void check_syscall(void)
 void guest_main(uint32_t multiboot_info)
 {
 	uint64_t ram_end = multiboot_ram_end(multiboot_info);
-	CHECK(ram_end >= 16u << 20, "needs 16 MiB of RAM, the memory map shows 0x%llx bytes",
+	CHECK(ram_end >= 12u << 20, "needs 12 MiB of RAM, the memory map shows 0x%llx bytes",
 	      (unsigned long long)ram_end);
 	check_mode_state();
 	check_paging();

@@ -4,7 +4,7 @@
  * paging with 4 MiB (PSE) and 4 KiB pages, then PAE paging with 2 MiB and
  * 4 KiB pages. Each time: aliases reach the right guest-physical memory
  * both ways, the CPU sets accessed/dirty bits, INVLPG and a CR3 reload
- * take remappings, and paging turns off again. Needs >= 16 MiB of RAM.
+ * take remappings, and paging turns off again. Needs >= 12 MiB of RAM.
  */
 #include "guest.h"
 
@@ -159,7 +159,7 @@ static void check_pae_paging(void)
 void guest_main(uint32_t multiboot_info)
 {
 	uint64_t ram_end = multiboot_ram_end(multiboot_info);
-	CHECK(ram_end >= 16u << 20, "needs 16 MiB of RAM, the memory map shows 0x%llx bytes",
+	CHECK(ram_end >= 12u << 20, "needs 12 MiB of RAM, the memory map shows 0x%llx bytes",
 	      (unsigned long long)ram_end);
 	check_loader_state();
 	write_marks();
