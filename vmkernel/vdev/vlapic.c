@@ -171,6 +171,10 @@ static void deliver_ipi(struct vcpu *target, uint32_t mode, uint8_t vector, bool
 		set_irr(lapic_of(target), vector);
 		vcpu_kick(target);
 		break;
+	case 4: /* NMI */
+		__atomic_store_n(&target->nmi_pending, true, __ATOMIC_RELEASE);
+		vcpu_kick(target);
+		break;
 	case 5: /* INIT (the level-deassert form does nothing on modern CPUs) */
 		if (level_assert && target->index != 0) {
 			target->state = VCPU_WAIT_FOR_SIPI;

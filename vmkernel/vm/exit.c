@@ -186,8 +186,13 @@ static enum exit_result handle_mmio(struct vcpu *vcpu, struct vmk_exit *exit)
 	if (rc == -EFAULT)
 		return EXIT_RESUME; /* a fault was injected */
 	if (rc) {
-		vm_stop(vcpu->vm, -1, "vCPU %u: cannot emulate the access to guest-physical 0x%lx (%d)",
-			vcpu->index, exit->mmio.gpa, rc);
+		struct virt_sysregs s;
+		uint8_t b[15] = { 0 };
+		virt_backend()->get_sysregs(&vcpu->arch, &s);
+		vm_fetch_instruction(vcpu, &s, b);
+		vm_stop(vcpu->vm, -1,
+			"vCPU %u: cannot emulate the access to guest-physical 0x%lx (%d) by the instruction at rip 0x%lx: %02x %02x %02x %02x %02x %02x",
+			vcpu->index, exit->mmio.gpa, rc, s.rip, b[0], b[1], b[2], b[3], b[4], b[5]);
 		return EXIT_YIELD;
 	}
 	return vcpu->vm->state == VM_RUNNING ? EXIT_RESUME : EXIT_YIELD;

@@ -83,6 +83,7 @@ struct vcpu {
 	volatile uint8_t sipi_vector;   /* set by a STARTUP IPI from another vCPU */
 	volatile bool sipi_pending;     /* handled on the vCPU's own pCPU */
 	volatile bool kick;             /* something for it arrived from elsewhere */
+	volatile bool nmi_pending;      /* an NMI IPI waits for delivery */
 	struct vcpu_interrupt_source irq; /* (o) */
 	uint64_t exit_count[VMK_EXIT_COUNT];  /* [v] */
 	uint64_t exit_cycles[VMK_EXIT_COUNT]; /* [v] TSC ticks from exit to re-entry */
@@ -107,7 +108,7 @@ struct vm {
 	uint32_t mmio_count;
 	volatile uint32_t state;        /* enum vm_state */
 	int64_t exit_status;            /* [l] the exit port's value, or -1 */
-	char stop_reason[128];          /* [l] */
+	char stop_reason[192];          /* [l] */
 	uint64_t start_tsc, stop_tsc;
 	uint64_t overhead_bytes;        /* vmkernel memory besides guest RAM */
 	struct spinlock lock;

@@ -100,6 +100,11 @@ static void prepare_interrupts(struct vcpu *vcpu, uint64_t now)
 	if (vcpu->irq.update)
 		vcpu->irq.update(vcpu, now);
 	vcpu->arch.want_interrupt_window = false;
+	if (!vcpu->arch.event.pending && __atomic_exchange_n(&vcpu->nmi_pending, false, __ATOMIC_ACQ_REL)) {
+		/* NMIs are not maskable by IF; one at a time is what real CPUs latch too. */
+		vcpu->arch.event = (struct virt_event){ .pending = true, .type = VIRT_EVENT_NMI, .vector = 2 };
+		return;
+	}
 	if (vcpu->arch.event.pending || !vcpu->irq.pending_vector)
 		return;
 	int vector = vcpu->irq.pending_vector(vcpu);
@@ -190,6 +195,10 @@ static void maybe_wake(struct vcpu *vcpu, uint64_t now)
 	}
 	if (vcpu->state != VCPU_HALTED)
 		return;
+	if (vcpu->nmi_pending) {
+		vcpu->state = VCPU_RUNNABLE;
+		return;
+	}
 	if (vcpu->irq.update)
 		vcpu->irq.update(vcpu, now);
 	if (vcpu->irq.pending_vector && vcpu->irq.pending_vector(vcpu) >= 0 &&

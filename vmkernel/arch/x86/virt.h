@@ -171,6 +171,8 @@ struct virt_ops {
 	 * being handled. */
 	int (*vcpu_run)(struct virt_vcpu *vcpu, struct vmk_exit *exit);
 	void (*get_sysregs)(struct virt_vcpu *vcpu, struct virt_sysregs *out);
+	/* A changed RIP also ends any STI / MOV SS interrupt shadow (the core
+	 * moved past the instruction that had it). */
 	void (*set_sysregs)(struct virt_vcpu *vcpu, const struct virt_sysregs *in);
 	/* Guest would accept an external interrupt now (IF=1, no shadow). */
 	bool (*interruptible)(struct virt_vcpu *vcpu);

@@ -272,6 +272,9 @@ static void svm_set_sysregs(struct virt_vcpu *vcpu, const struct virt_sysregs *s
 {
 	uint8_t *v = svm_of(vcpu)->vmcb;
 
+	/* Moving RIP past an instruction (STI; HLT) ends its interrupt shadow. */
+	if (vmcb_read64(v, VMCB_RIP) != s->rip)
+		vmcb_write64(v, VMCB_INTERRUPT_SHADOW, 0);
 	vmcb_write64(v, VMCB_RIP, s->rip);
 	vmcb_write64(v, VMCB_RFLAGS, s->rflags | 2);
 	vmcb_write64(v, VMCB_CR0, s->cr0);
