@@ -83,8 +83,8 @@ static int refuse_unrunnable(struct vmx_vcpu *v, struct vmk_exit *exit)
 	uint64_t cr0 = vmread(VMCS_CR0_READ_SHADOW);
 
 	if (!vmx_caps.unrestricted_guest && (!(cr0 & CR0_PE) || !(cr0 & CR0_PG))) {
-		snprintf(v->why, sizeof(v->why),
-			 "guest CR0 0x%lx has %s off, and this CPU's VMX has no unrestricted guest: real-mode and paging-off guests (a BIOS) cannot run here",
+		/* Short: the core's stop reason holds about 70 characters of it. */
+		snprintf(v->why, sizeof(v->why), "CR0 0x%lx: %s off needs unrestricted guest, which this CPU lacks",
 			 cr0, !(cr0 & CR0_PE) ? "protection" : "paging");
 		entry_refused(v, exit);
 		return -EINVAL;
@@ -92,7 +92,7 @@ static int refuse_unrunnable(struct vmx_vcpu *v, struct vmk_exit *exit)
 	if (!(v->xcr0 & XCR0_X87) || (v->xcr0 & ~XCR0_SWITCHED) ||
 	    (v->xcr0 != XCR0_X87 && !vmx_caps.host_xcr0)) {
 		snprintf(v->why, sizeof(v->why),
-			 "guest XCR0 0x%lx: only x87 and SSE state are switched between vCPUs", v->xcr0);
+			 "XCR0 0x%lx: only x87 and SSE state are switched between vCPUs", v->xcr0);
 		entry_refused(v, exit);
 		return -EINVAL;
 	}
