@@ -202,6 +202,7 @@ static void check_decode(const uint8_t *bytes, size_t available, enum insn_mode 
 	FUZZ_CHECK(decode_exact(bytes, insn->length, mode, &again) == 0);
 	FUZZ_CHECK(memcmp(insn, &again, sizeof(again)) == 0);
 	FUZZ_CHECK(decode_exact(bytes, insn->length - 1u, mode, &again) == -EAGAIN);
+	FUZZ_CHECK(insn->mode == mode);
 	FUZZ_CHECK(insn->operation < INSN_OPERATION_COUNT);
 	FUZZ_CHECK(insn->operand_size == 1 || insn->operand_size == 2 || insn->operand_size == 4 ||
 		   insn->operand_size == 8);

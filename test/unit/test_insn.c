@@ -1063,6 +1063,9 @@ UNIT_TEST(emulate_errors_leave_state_alone)
 	CHECK_EQ(insn_decode(bytes, sizeof(bytes), INSN_MODE_64, &bad), 0);
 	bad.memory_size = 3;
 	CHECK_EQ(insn_emulate_mmio(&bad, &cpu, &bus, MMIO_BASE, false), -EINVAL);
+	/* Decoded for 32-bit code, run against a 64-bit vCPU. */
+	CHECK_EQ(insn_decode(bytes, sizeof(bytes), INSN_MODE_32, &bad), 0);
+	CHECK_EQ(insn_emulate_mmio(&bad, &cpu, &bus, MMIO_BASE, false), -EINVAL);
 	CHECK_EQ(fake.count, 0);
 }
 

@@ -328,6 +328,7 @@ opcode:
 	if ((entry->flags & OPC_ONLY_64) && mode != INSN_MODE_64)
 		return -EINVAL;
 
+	insn->mode = mode;
 	insn->operation = entry->operation;
 	insn->destination = entry->destination;
 	insn->source = entry->source;

@@ -90,6 +90,7 @@ struct insn_register_operand {
 };
 
 struct insn {
+	uint8_t mode;         /* enum insn_mode it was decoded in */
 	uint8_t length;       /* bytes, 1..INSN_MAX_LENGTH */
 	uint8_t operation;    /* enum insn_operation */
 	uint8_t destination;  /* enum insn_operand_kind */

@@ -388,7 +388,9 @@ int insn_emulate_mmio(const struct insn *insn, struct insn_cpu_state *cpu,
 	uint64_t linear, gpa;
 	int err;
 
-	if (!insn_is_sane(insn) || insn->length == 0 || insn->length > INSN_MAX_LENGTH)
+	/* Sizes decoded for one mode mean nothing in another. */
+	if (!insn_is_sane(insn) || insn->length == 0 || insn->length > INSN_MAX_LENGTH ||
+	    insn->mode != cpu->mode)
 		return -EINVAL;
 	if (insn->operation >= INSN_MOVS)
 		return emulate_string(insn, cpu, bus, fault_gpa, fault_write);

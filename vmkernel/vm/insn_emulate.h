@@ -87,8 +87,8 @@ uint64_t insn_mmio_linear_address(const struct insn *insn, const struct insn_cpu
  * instruction, or unchanged while a REP has iterations left) and returns 0.
  * On error RIP is unchanged and the state reflects only the string
  * iterations that completed (their device accesses happened): -ESTALE,
- * -EOPNOTSUPP, -EINVAL (not an instruction insn_decode() produces), or what
- * a bus callback returned.
+ * -EOPNOTSUPP, -EINVAL (not an instruction insn_decode() produces, or
+ * decoded for another mode than cpu->mode), or what a bus callback returned.
  */
 int insn_emulate_mmio(const struct insn *insn, struct insn_cpu_state *cpu,
 		      const struct insn_bus *bus, uint64_t fault_gpa, bool fault_write);
