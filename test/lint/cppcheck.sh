@@ -8,6 +8,10 @@
 #   --inline-suppr: a finding judged wrong is suppressed beside the code,
 #     with the reason, where reviewers see it.
 #   --library=gnu: GNU attributes and builtins the kernel uses.
+# Suppressed everywhere:
+#   duplicateAssignExpression: style-level; fires on `a = alloc(); b = alloc();`
+#     (it takes two calls with side effects for one value), the kernel's most
+#     common allocation pattern, and finds nothing the review would not.
 set -uo pipefail
 # shellcheck source=test/lint/common.sh
 . "$(dirname "$0")/common.sh"
@@ -26,6 +30,7 @@ mkdir -p "$BUILD/cppcheck"
 out=$(cppcheck --quiet --error-exitcode=1 --inline-suppr \
 	--enable=warning,portability,performance --std=c11 --platform=unix64 \
 	--library=gnu -D__x86_64__ -D__GNUC__ "${args[@]}" \
+	--suppress=duplicateAssignExpression \
 	--cppcheck-build-dir="$BUILD/cppcheck" -j "$LINT_JOBS" \
 	--template='{file}:{line}: {severity} [{id}]: {message}' \
 	"${trees[@]}" 2>&1)
