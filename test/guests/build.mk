@@ -3,8 +3,10 @@
 # ones carry their own switch to long mode). Included by the top-level
 # Makefile; stand-alone: make -f Makefile -f test/guests/build.mk guests
 #
-#   make guests         build every guest (GUEST_ELFS)
+#   make guests         build every guest (GUEST_ELFS) and its VM definition
+#                       (GUEST_VMXS: build/guests/<name>.vmx)
 #   make guests-bare    build, then run each on bare QEMU (no hypervisor)
+#   make guests-kapsel  build, then run each as a VM under the vmkernel
 
 GUEST_DIR := test/guests
 GUEST_BUILD := $(or $(BUILD),build)/guests
@@ -18,6 +20,7 @@ GUESTS_32 := cpuid portio mmio32 mmio_rmw hlt_timer realmode pmode32 smp2 \
 GUESTS_64 := mmio64 msr inject long64 hypercall bench
 GUEST_NAMES := $(GUESTS_32) $(GUESTS_64)
 GUEST_ELFS := $(patsubst %,$(GUEST_BUILD)/%.elf,$(GUEST_NAMES))
+GUEST_VMXS := $(patsubst %,$(GUEST_BUILD)/%.vmx,$(GUEST_NAMES))
 
 GUEST_RUNTIME_C := console.c string.c start.c gdt.c idt.c lapic.c kapsel.c
 GUEST_RUNTIME_32 := $(GUEST_RUNTIME_C) paging32.c entry32.S isr32.S
@@ -81,8 +84,19 @@ $(foreach g,$(GUESTS_64),$(eval $(call GUEST_64_template,$(g))))
 
 -include $(shell find $(GUEST_BUILD) -name '*.d' 2>/dev/null)
 
-.PHONY: guests guests-bare
-guests: $(GUEST_ELFS)
+# VM definitions (vm/vmdef.h) to run each guest under Kapsel: 32 MiB, the
+# test device on; smp2 has two vCPUs.
+guest_vcpus = $(if $(filter smp2,$(1)),2,1)
+$(GUEST_BUILD)/%.vmx: $(GUEST_DIR)/build.mk
+	@mkdir -p $(dir $@)
+	@printf 'name = "%s"\nmemsize = "32"\nnumvcpus = %s\nkernel = "%s.elf"\ntestdev = "on"\n' \
+		$* $(call guest_vcpus,$*) $* > $@
+
+.PHONY: guests guests-bare guests-kapsel
+guests: $(GUEST_ELFS) $(GUEST_VMXS)
 
 guests-bare: guests
 	$(GUEST_DIR)/run-bare $(GUEST_NAMES)
+
+guests-kapsel: guests $(BUILD)/vmkernel.elf
+	$(GUEST_DIR)/run-kapsel $(GUEST_NAMES)
