@@ -39,7 +39,13 @@ emu_pass() {
 emu_fail() {
 	{
 		echo "FAIL emu/$EMU_NAME: $1"
-		emu_serial_text | grep -v '^[[:space:]]*$' | tail -n "${EMU_TAIL_LINES:-8}" | sed 's/^/    | /'
+		local tail
+		tail=$(emu_serial_text | grep -v '^[[:space:]]*$' | tail -n "${EMU_TAIL_LINES:-8}")
+		if [ -n "$tail" ]; then
+			printf '%s\n' "$tail" | sed 's/^/    | /'
+		else
+			echo "    | (nothing on serial)"
+		fi
 		echo "    (logs: ${EMU_DIR#"$ROOT"/})"
 	} >"$EMU_DIR/result"
 	return 1
@@ -54,7 +60,8 @@ emu_serial_text() {
 }
 
 emu_seconds() {
-	awk -v s="$1" -v k="$TEST_TIMEOUT_SCALE" 'BEGIN { printf "%d", s * k + 0.5 }'
+	# At least 1: timeout(1) takes 0 as "no limit".
+	awk -v s="$1" -v k="$TEST_TIMEOUT_SCALE" 'BEGIN { t = int(s * k + 0.5); printf "%d", t < 1 ? 1 : t }'
 }
 
 # emu_iso <cmdline>: prints the path of an ISO whose GRUB/EFI entry passes
