@@ -1,11 +1,14 @@
 /*
  * The test-guest runtime: what every guest in test/guests/ can use.
  *
- * A guest is one C file that defines guest_name[] and guest_main(). The
- * runtime's entry (entry32.S or entry64.S) has already: loaded its own GDT
- * and a stack, masked the 8259 PICs, set up the UART and an IDT whose every
- * vector reports an unexpected exception as FAIL. 64-bit guests run in long
- * mode with 0-4 GiB identity-mapped by 2 MiB pages (the top GiB uncached).
+ * A guest is one C file (plus <name>.S if it needs assembly) that defines
+ * guest_name[] and guest_main(); returning from guest_main() means PASS.
+ * Before it runs, the runtime (entry32.S or entry64.S, start.c) has loaded
+ * its own GDT and a stack, checked the multiboot1 magic, moved the 8259 PICs
+ * to vectors 0x20-0x2f and masked them, set up the UART, and loaded an IDT
+ * whose every vector reports an unexpected event as FAIL. 64-bit guests run
+ * in long mode with 0-4 GiB identity-mapped by 2 MiB pages (from 0xfe000000
+ * up uncached) and every page user-accessible.
  *
  * Verdicts on the UART, one line each, always at the start of a line:
  *   SKIP <name>: <why>      a part that cannot run here (zero or more)
