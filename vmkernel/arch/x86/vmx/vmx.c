@@ -25,7 +25,6 @@
 #define CR4_VMXE (1ul << 13)
 #define CR4_OSXSAVE (1ul << 18)
 #define XCR0_X87 (1ul << 0)
-#define XCR0_SSE (1ul << 1)
 
 struct vmx_caps vmx_caps;
 struct vmx_cpu vmx_cpus[MAX_CPUS];
@@ -283,8 +282,7 @@ static int vmx_probe(char *why, size_t why_size)
 	}
 	choose_controls(c);
 	vmx_ept_setup();
-	if (cpuid(1, 0).ecx & CPUID_1_ECX_XSAVE)
-		c->host_xcr0 = XCR0_X87 | XCR0_SSE;
+	c->xsave = cpuid(1, 0).ecx & CPUID_1_ECX_XSAVE;
 	if (!c->io_bitmap_a) {
 		if (allocate_shared_pages(c)) {
 			snprintf(why, why_size, "vmx: out of memory for the I/O and MSR bitmaps");
@@ -308,17 +306,14 @@ static int honour_fixed_bits(void)
 	uint64_t cr0 = read_cr0() | c->cr0_fixed0;
 	uint64_t cr4 = read_cr4() | c->cr4_fixed0 | CR4_VMXE;
 
-	if (c->host_xcr0)
-		cr4 |= CR4_OSXSAVE; /* so guest XCR0 values can be loaded and undone */
+	if (c->xsave)
+		cr4 |= CR4_OSXSAVE; /* so guest XCR0 values can be loaded */
 	if ((cr0 & ~c->cr0_fixed1) || (cr4 & ~c->cr4_fixed1)) {
 		log_error("vmx: cpu %u: CR0 %lx / CR4 %lx outside the VMX fixed bits\n", cpu_index(), cr0, cr4);
 		return -EIO;
 	}
 	write_cr0(cr0);
 	write_cr4(cr4);
-	if (c->host_xcr0)
-		__asm__ volatile("xsetbv" : : "c"(0), "a"((uint32_t)c->host_xcr0),
-				 "d"((uint32_t)(c->host_xcr0 >> 32)));
 	return 0;
 }
 
@@ -345,6 +340,10 @@ static int vmx_cpu_enable(void)
 	}
 	if (honour_fixed_bits())
 		return -EIO;
+	if (c->xsave) {
+		__asm__ volatile("xsetbv" : : "c"(0), "a"((uint32_t)XCR0_X87), "d"(0));
+		cpu->xcr0 = XCR0_X87;
+	}
 	if (!cpu->vmxon_phys) {
 		cpu->vmxon_phys = virt_host()->alloc_zeroed_page();
 		if (!cpu->vmxon_phys)

@@ -48,8 +48,8 @@ struct vmx_caps {
 	uint64_t cr0_forced_on, cr0_allowed, cr4_forced_on, cr4_allowed;
 	/* Shared by every VMCS: all ports exit; MSRs exit except the passed-through ones. */
 	uint64_t io_bitmap_a, io_bitmap_b, msr_bitmap;
-	/* XCR0 the host keeps; 0 when the CPU has no XSAVE (guests then keep x87|SSE). */
-	uint64_t host_xcr0;
+	/* XSAVE exists: CR4.OSXSAVE is on so guest XCR0 values can be loaded. */
+	bool xsave;
 };
 
 extern struct vmx_caps vmx_caps;
@@ -101,6 +101,7 @@ struct vmx_cpu {
 	bool enabled;
 	struct vmx_vcpu *current_vmcs; /* whose VMCS is current (VMPTRLD) */
 	struct vmx_vcpu *msr_owner;    /* whose lazy MSRs the CPU holds */
+	uint64_t xcr0;                 /* in the CPU now (the vmkernel never uses XSAVE) */
 };
 
 extern struct vmx_cpu vmx_cpus[MAX_CPUS];
@@ -161,8 +162,9 @@ void vmx_get_sysregs(struct virt_vcpu *vcpu, struct virt_sysregs *out);
 void vmx_set_sysregs(struct virt_vcpu *vcpu, const struct virt_sysregs *in);
 /* Writes *s into v's VMCS, which must be current. */
 void vmx_set_sysregs_into(struct vmx_vcpu *v, const struct virt_sysregs *s);
-/* Writes what set_sysregs stored, if anything, into the current VMCS. */
-void vmx_apply_sysregs(struct vmx_vcpu *v);
+/* Writes what set_sysregs stored, if anything, into the current VMCS;
+ * true when there was something. */
+bool vmx_apply_sysregs(struct vmx_vcpu *v);
 bool vmx_interruptible(struct virt_vcpu *vcpu);
 /* RIP += length and the STI/MOV-SS shadow ends, as when an instruction
  * completes; cheaper than get/set_sysregs. */

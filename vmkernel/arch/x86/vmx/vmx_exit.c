@@ -12,6 +12,7 @@
 #include <lib/printf.h>
 
 #define CR0_PE (1ul << 0)
+#define EFER_LMA (1ul << 10)
 #define EXCEPTION_GP 13
 #define EXCEPTION_PF 14
 #define EXCEPTION_AC 17
@@ -150,6 +151,19 @@ static void decode_cr_access(struct vmx_vcpu *v, struct vmk_exit *exit)
 	}
 }
 
+/* Without the CPU's INS/OUTS information: the mode's default address size
+ * and DS (an address-size or segment prefix would be missed). */
+static void guess_string_io_operands(struct vmk_exit *exit)
+{
+	uint32_t cs_rights = (uint32_t)vmread(VMCS_GUEST_ES_ACCESS_RIGHTS + 2 * VIRT_CS);
+
+	if ((vmread(VMCS_GUEST_EFER) & EFER_LMA) && (cs_rights & VIRT_SEG_ATTR_LONG))
+		exit->io.address_size = 8;
+	else
+		exit->io.address_size = (cs_rights & VIRT_SEG_ATTR_DB) ? 4 : 2;
+	exit->io.segment = exit->io.in ? VIRT_ES : VIRT_DS;
+}
+
 static void decode_io(struct vmx_vcpu *v, struct vmk_exit *exit)
 {
 	uint64_t q = exit->qualification;
@@ -160,6 +174,15 @@ static void decode_io(struct vmx_vcpu *v, struct vmk_exit *exit)
 	exit->io.in = q & IO_QUALIFICATION_IN;
 	exit->io.string = q & IO_QUALIFICATION_STRING;
 	exit->io.rep = q & IO_QUALIFICATION_REP;
+	if (!exit->io.string)
+		return;
+	if (!(vmx_caps.basic & VMX_BASIC_IO_INSTRUCTION_INFO)) {
+		guess_string_io_operands(exit);
+		return;
+	}
+	uint32_t info = (uint32_t)vmread(VMCS_EXIT_INSTRUCTION_INFO);
+	exit->io.address_size = (uint8_t)(2u << IO_INFO_ADDRESS_SIZE(info));
+	exit->io.segment = exit->io.in ? VIRT_ES : (uint8_t)IO_INFO_SEGMENT(info);
 }
 
 static void decode_msr(struct vmx_vcpu *v, struct vmk_exit *exit)

@@ -47,6 +47,7 @@
 #define VMX_BASIC_REGION_SIZE(b) (((b) >> 32) & 0x1fff)
 #define VMX_BASIC_32BIT_ADDRESSES (1ull << 48)
 #define VMX_BASIC_MEMORY_TYPE(b) (((b) >> 50) & 0xf)
+#define VMX_BASIC_IO_INSTRUCTION_INFO (1ull << 54) /* INS/OUTS fill the instruction information */
 #define VMX_BASIC_TRUE_CONTROLS (1ull << 55)
 #define VMX_MEMORY_TYPE_WB 6
 
@@ -181,6 +182,7 @@
 #define VMCS_IDT_VECTORING_INFO 0x4408
 #define VMCS_IDT_VECTORING_ERROR_CODE 0x440a
 #define VMCS_EXIT_INSTRUCTION_LENGTH 0x440c
+#define VMCS_EXIT_INSTRUCTION_INFO 0x440e
 #define VMCS_GUEST_ES_LIMIT 0x4800 /* ES..TR: +2 each */
 #define VMCS_GUEST_GDTR_LIMIT 0x4810
 #define VMCS_GUEST_IDTR_LIMIT 0x4812
@@ -323,6 +325,10 @@ enum vmx_exit_reason {
 #define IO_QUALIFICATION_STRING (1u << 4)
 #define IO_QUALIFICATION_REP (1u << 5)
 #define IO_QUALIFICATION_PORT(q) (((q) >> 16) & 0xffff)
+/* Instruction information of INS/OUTS: address size 0/1/2 = 16/32/64-bit,
+ * and OUTS's source segment (ES, CS, SS, DS, FS, GS as 0..5). */
+#define IO_INFO_ADDRESS_SIZE(i) (((i) >> 7) & 7)
+#define IO_INFO_SEGMENT(i) (((i) >> 15) & 7)
 
 /* Exit qualification of control-register accesses. */
 #define CR_QUALIFICATION_NUMBER(q) ((q) & 0xf)

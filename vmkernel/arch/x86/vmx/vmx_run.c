@@ -90,7 +90,7 @@ static int refuse_unrunnable(struct vmx_vcpu *v, struct vmk_exit *exit)
 		return -EINVAL;
 	}
 	if (!(v->xcr0 & XCR0_X87) || (v->xcr0 & ~XCR0_SWITCHED) ||
-	    (v->xcr0 != XCR0_X87 && !vmx_caps.host_xcr0)) {
+	    (v->xcr0 != XCR0_X87 && !vmx_caps.xsave)) {
 		snprintf(v->why, sizeof(v->why),
 			 "XCR0 0x%lx: only x87 and SSE state are switched between vCPUs", v->xcr0);
 		entry_refused(v, exit);
@@ -306,7 +306,6 @@ static void entry_failed(struct vmx_vcpu *v, uint32_t reason, struct vmk_exit *e
 int vmx_vcpu_run(struct virt_vcpu *vcpu, struct vmk_exit *exit)
 {
 	struct vmx_vcpu *v = vmx_of(vcpu);
-	uint64_t host_xcr0 = vmx_caps.host_xcr0;
 	int rc;
 
 	memset(exit, 0, sizeof(*exit));
@@ -315,23 +314,27 @@ int vmx_vcpu_run(struct virt_vcpu *vcpu, struct vmk_exit *exit)
 	rc = vmx_make_current(v);
 	if (rc)
 		return rc;
-	vmx_apply_sysregs(v);
+	bool new_state = vmx_apply_sysregs(v);
 	vcpu->sysregs_dirty = false;
-	if (refuse_unrunnable(v, exit))
+	/* The checked state changes only through set_sysregs: the guest cannot
+	 * change host-owned CR0 bits or XCR0 without an exit. */
+	if ((new_state || !v->launched) && refuse_unrunnable(v, exit))
 		return 0;
 	sync_core_fields(v, vcpu);
 	prepare_injection(v, vcpu);
 	switch_lazy_msrs(v);
 	if (read_cr2() != v->cr2)
 		write_cr2(v->cr2);
-	bool swap_xcr0 = host_xcr0 && v->xcr0 != host_xcr0;
-	if (swap_xcr0)
+	/* XCR0 stays the guest's after the exit: nothing in the vmkernel uses
+	 * XSAVE, so it is switched only between vCPUs that differ. */
+	struct vmx_cpu *cpu = &vmx_cpus[v->cpu];
+	if (vmx_caps.xsave && cpu->xcr0 != v->xcr0) {
 		xsetbv(v->xcr0);
+		cpu->xcr0 = v->xcr0;
+	}
 
 	int switch_result = vmx_world_switch(vcpu->gprs, v->launched);
 
-	if (swap_xcr0)
-		xsetbv(host_xcr0);
 	v->cr2 = read_cr2();
 	if (switch_result) {
 		entry_instruction_failed(v, switch_result, exit);

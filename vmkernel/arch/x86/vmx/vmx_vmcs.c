@@ -147,6 +147,10 @@ static void write_controls(struct vmx_vcpu *v)
 	if (c->proc2_controls & PROC2_ENABLE_XSAVES)
 		vmwrite(VMCS_XSS_EXITING_BITMAP, 0);
 	vmwrite(VMCS_LINK_POINTER, VMCS_LINK_NONE);
+	vmwrite(VMCS_GUEST_DEBUGCTL, 0);
+	vmwrite(VMCS_GUEST_INTERRUPTIBILITY, 0);
+	vmwrite(VMCS_GUEST_ACTIVITY_STATE, ACTIVITY_STATE_ACTIVE);
+	vmwrite(VMCS_GUEST_PENDING_DEBUG_EXCEPTIONS, 0);
 	v->guest_rsp = 0;
 	vmwrite(VMCS_GUEST_RSP, 0);
 	if (c->vpid) {
@@ -326,6 +330,18 @@ void vmx_set_sysregs_into(struct vmx_vcpu *v, const struct virt_sysregs *s)
 		load_pdptes(v, s->cr3);
 	v->cr2 = s->cr2;
 	v->xcr0 = s->xcr0 ? s->xcr0 : 1; /* 0: never set; the reset value is x87 only */
+	/* Moving RIP completes the instruction that had an STI / MOV SS shadow
+	 * (virt.h); blocking by NMI lasts until the guest's IRET whatever the
+	 * core does. */
+	uint64_t old_rip = vmread(VMCS_GUEST_RIP);
+	if (s->rip != old_rip) {
+		uint64_t interruptibility = vmread(VMCS_GUEST_INTERRUPTIBILITY);
+		if (interruptibility & (INTERRUPTIBILITY_BLOCKING_BY_STI | INTERRUPTIBILITY_BLOCKING_BY_MOV_SS))
+			vmwrite(VMCS_GUEST_INTERRUPTIBILITY,
+				interruptibility & ~(uint64_t)(INTERRUPTIBILITY_BLOCKING_BY_STI |
+							       INTERRUPTIBILITY_BLOCKING_BY_MOV_SS));
+		vmwrite(VMCS_GUEST_PENDING_DEBUG_EXCEPTIONS, 0);
+	}
 	vmwrite(VMCS_GUEST_RIP, s->rip);
 	vmwrite(VMCS_GUEST_RFLAGS, s->rflags | RFLAGS_RESERVED_ONE);
 	for (int i = 0; i < VIRT_SEGMENT_COUNT; i++) {
@@ -345,10 +361,6 @@ void vmx_set_sysregs_into(struct vmx_vcpu *v, const struct virt_sysregs *s)
 	/* 0 stands for "never set" (no guest writes an all-UC PAT at boot). */
 	vmwrite(VMCS_GUEST_PAT, s->pat ? s->pat : PAT_RESET);
 	vmwrite(VMCS_GUEST_DR7, (s->dr7 | DR7_RESERVED_ONE) & 0xffffffffu);
-	vmwrite(VMCS_GUEST_DEBUGCTL, 0);
-	vmwrite(VMCS_GUEST_INTERRUPTIBILITY, 0);
-	vmwrite(VMCS_GUEST_ACTIVITY_STATE, ACTIVITY_STATE_ACTIVE);
-	vmwrite(VMCS_GUEST_PENDING_DEBUG_EXCEPTIONS, 0);
 }
 
 void vmx_set_sysregs(struct virt_vcpu *vcpu, const struct virt_sysregs *in)
@@ -363,12 +375,13 @@ void vmx_set_sysregs(struct virt_vcpu *vcpu, const struct virt_sysregs *in)
 	v->sysregs_pending = true;
 }
 
-void vmx_apply_sysregs(struct vmx_vcpu *v)
+bool vmx_apply_sysregs(struct vmx_vcpu *v)
 {
 	if (!v->sysregs_pending)
-		return;
+		return false;
 	vmx_set_sysregs_into(v, &v->pending);
 	v->sysregs_pending = false;
+	return true;
 }
 
 void vmx_get_sysregs(struct virt_vcpu *vcpu, struct virt_sysregs *out)
@@ -415,14 +428,14 @@ bool vmx_interruptible(struct virt_vcpu *vcpu)
 {
 	struct vmx_vcpu *v = vmx_of(vcpu);
 
-	if (!v)
+	if (!v || vmx_make_current(v))
 		return false;
-	if (v->sysregs_pending) /* set_sysregs clears the interrupt shadow */
-		return v->pending.rflags & RFLAGS_IF;
-	if (vmx_make_current(v))
+	uint64_t rflags = v->sysregs_pending ? v->pending.rflags : vmread(VMCS_GUEST_RFLAGS);
+	if (!(rflags & RFLAGS_IF))
 		return false;
-	if (!(vmread(VMCS_GUEST_RFLAGS) & RFLAGS_IF))
-		return false;
+	/* Pending state that moves RIP ends the shadow when it is applied. */
+	if (v->sysregs_pending && v->pending.rip != vmread(VMCS_GUEST_RIP))
+		return true;
 	return !(vmread(VMCS_GUEST_INTERRUPTIBILITY) &
 		 (INTERRUPTIBILITY_BLOCKING_BY_STI | INTERRUPTIBILITY_BLOCKING_BY_MOV_SS));
 }
