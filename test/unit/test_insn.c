@@ -1138,6 +1138,33 @@ UNIT_TEST(emulate_rep_stops_at_the_page_end)
 	CHECK_EQ(cpu.gprs[RCX], 2);
 }
 
+/* The fault may name a later element of the page than RDI (fast strings
+ * run out of order), never an earlier one or one between elements. */
+UNIT_TEST(emulate_rep_fault_on_a_later_element)
+{
+	reset(INSN_MODE_64);
+	cpu.gprs[RDI] = LINEAR64 + 0x100;
+	cpu.gprs[RCX] = 16;
+	CHECK_EQ(emulate("f3 ab", MMIO_BASE + 0x108, true), 0);
+	CHECK_EQ(fake.count, 16);
+	check_access(0, 'w', MMIO_BASE + 0x100, 4, cpu.gprs[RAX] & 0xffffffff);
+	CHECK_EQ(cpu.rip, RIP0 + 2);
+
+	reset(INSN_MODE_64);
+	cpu.gprs[RDI] = LINEAR64 + 0x100;
+	cpu.gprs[RCX] = 16;
+	CHECK_EQ(emulate("f3 ab", MMIO_BASE + 0x0fc, true), -ESTALE); /* before RDI */
+	CHECK_EQ(emulate("f3 ab", MMIO_BASE + 0x106, true), -ESTALE); /* between elements */
+	CHECK_EQ(emulate("f3 ab", MMIO_BASE + 0x140, true), -ESTALE); /* past RCX elements */
+	CHECK_EQ(emulate("ab", MMIO_BASE + 0x104, true), -ESTALE);    /* no REP: one element */
+	CHECK_EQ(fake.count, 0);
+	cpu.rflags |= INSN_RFLAGS_DF;
+	CHECK_EQ(emulate("f3 ab", MMIO_BASE + 0x0fc, true), 0); /* DF: earlier is later */
+	CHECK_EQ(fake.count, 16);
+	check_access(0, 'w', MMIO_BASE + 0x100, 4, cpu.gprs[RAX] & 0xffffffff);
+	check_access(15, 'w', MMIO_BASE + 0x100 - 60, 4, cpu.gprs[RAX] & 0xffffffff);
+}
+
 UNIT_TEST(emulate_rep_with_direction_flag)
 {
 	reset(INSN_MODE_64);

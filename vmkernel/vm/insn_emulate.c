@@ -338,6 +338,20 @@ static int string_element(const struct insn *insn, struct insn_cpu_state *cpu,
 	}
 }
 
+/* Fast-string operation may access the elements of a REP out of order, so
+ * the fault can be on a later element of the page than the one the
+ * registers point at: whole elements ahead in DF's direction, fewer than
+ * count of them. */
+static bool fault_on_element(uint64_t first_offset, uint64_t fault_offset, bool down,
+			     unsigned size, uint64_t count)
+{
+	uint64_t distance = down ? first_offset - fault_offset : fault_offset - first_offset;
+
+	if (down ? fault_offset > first_offset : fault_offset < first_offset)
+		return false;
+	return distance % size == 0 && distance / size < count;
+}
+
 static int emulate_string(const struct insn *insn, struct insn_cpu_state *cpu,
 			  const struct insn_bus *bus, uint64_t fault_gpa, bool fault_write)
 {
@@ -346,7 +360,8 @@ static int emulate_string(const struct insn *insn, struct insn_cpu_state *cpu,
 	uint64_t address_mask = mask_of(address_size);
 	bool mmio_is_destination = insn->operation == INSN_STOS ||
 				   (insn->operation == INSN_MOVS && fault_write);
-	uint64_t step = (cpu->rflags & INSN_RFLAGS_DF) ? -(uint64_t)size : size;
+	bool down = cpu->rflags & INSN_RFLAGS_DF;
+	uint64_t step = down ? -(uint64_t)size : size;
 	uint64_t count = insn->rep ? cpu->gprs[INSN_REG_RCX] & address_mask : 1;
 	uint64_t done = 0, first_page = 0;
 
@@ -359,7 +374,8 @@ static int emulate_string(const struct insn *insn, struct insn_cpu_state *cpu,
 			err = mmio_address(fault_gpa, linear, size, &gpa);
 			if (err)
 				return err;
-			if (gpa != fault_gpa)
+			if (!fault_on_element(gpa % INSN_MMIO_PAGE_SIZE,
+					      fault_gpa % INSN_MMIO_PAGE_SIZE, down, size, count))
 				return -ESTALE;
 			first_page = linear / INSN_MMIO_PAGE_SIZE;
 		} else if (linear / INSN_MMIO_PAGE_SIZE != first_page ||

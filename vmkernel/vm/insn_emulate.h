@@ -9,7 +9,9 @@
  * destination is MMIO (the source was readable memory) and a read fault
  * means the source is. The MMIO operand's linear address must have the page
  * offset of fault_gpa (paging never changes bits 11:0), else the instruction
- * is not the one that faulted: -ESTALE. Its device address is fault_gpa's
+ * is not the one that faulted: -ESTALE. (A REP's fault may be on a later
+ * element of that page: fast-string operation can run out of order.) Its
+ * device address is fault_gpa's
  * 4 KiB page plus the operand's page offset; an access crossing that page
  * is not emulated (-EOPNOTSUPP).
  *
