@@ -430,6 +430,9 @@ bool vmx_interruptible(struct virt_vcpu *vcpu)
 
 	if (!v || vmx_make_current(v))
 		return false;
+	/* An interrupted delivery goes first on the next entry. */
+	if (v->reinjection.pending)
+		return false;
 	uint64_t rflags = v->sysregs_pending ? v->pending.rflags : vmread(VMCS_GUEST_RFLAGS);
 	if (!(rflags & RFLAGS_IF))
 		return false;
