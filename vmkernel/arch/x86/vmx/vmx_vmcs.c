@@ -201,12 +201,11 @@ int vmx_vcpu_init(struct virt_vcpu *vcpu)
 		return -EINVAL;
 	}
 	uint64_t vmcs_phys = host->alloc_zeroed_page();
+	if (!vmcs_phys)
+		return -ENOMEM;
 	uint64_t self_phys = host->alloc_zeroed_page();
-	if (!vmcs_phys || !self_phys) {
-		if (vmcs_phys)
-			host->free_page(vmcs_phys);
-		if (self_phys)
-			host->free_page(self_phys);
+	if (!self_phys) {
+		host->free_page(vmcs_phys);
 		return -ENOMEM;
 	}
 	struct vmx_vcpu *v = host->phys_to_virt(self_phys);
