@@ -200,14 +200,16 @@ int vmx_vcpu_init(struct virt_vcpu *vcpu)
 		log_error("vmx: vcpu_init on cpu %u for a vCPU of cpu %u\n", cpu, vcpu->host_cpu);
 		return -EINVAL;
 	}
-	uint64_t vmcs_phys = host->alloc_zeroed_page();
-	if (!vmcs_phys)
-		return -ENOMEM;
-	uint64_t self_phys = host->alloc_zeroed_page();
-	if (!self_phys) {
-		host->free_page(vmcs_phys);
-		return -ENOMEM;
+	uint64_t pages[2]; /* the VMCS, then this backend's struct vmx_vcpu */
+	for (int i = 0; i < 2; i++) {
+		pages[i] = host->alloc_zeroed_page();
+		if (!pages[i]) {
+			while (i--)
+				host->free_page(pages[i]);
+			return -ENOMEM;
+		}
 	}
+	uint64_t vmcs_phys = pages[0], self_phys = pages[1];
 	struct vmx_vcpu *v = host->phys_to_virt(self_phys);
 	v->vcpu = vcpu;
 	v->vmcs_phys = vmcs_phys;
