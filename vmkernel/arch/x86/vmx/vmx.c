@@ -28,8 +28,6 @@
 
 struct vmx_caps vmx_caps;
 struct vmx_cpu vmx_cpus[MAX_CPUS];
-uint32_t vmx_field_errors;
-uint32_t vmx_last_bad_field;
 
 static struct vmx_allowed read_allowed(uint32_t msr)
 {
@@ -221,7 +219,7 @@ static void msr_pass_through(uint8_t *bitmap, uint32_t msr)
  * MSRs the guest reads and writes without exits, because the hardware
  * switches them (FS/GS base and SYSENTER are guest-state fields), or because
  * the vmkernel never uses them and the backend swaps them between vCPUs
- * (struct vmx_lazy_msrs). Everything else exits to the core's MSR policy,
+ * (struct vmx_lazy_state). Everything else exits to the core's MSR policy,
  * EFER and PAT included (the core checks the values).
  */
 static void fill_msr_bitmap(const struct vmx_caps *c)
@@ -363,6 +361,14 @@ static int vmx_cpu_enable(void)
 	cpu->enabled = true;
 	log_info("vmx: VMXON on cpu %u\n", index);
 	return 0;
+}
+
+void vmx_note_field_error(uint32_t field)
+{
+	struct vmx_cpu *cpu = &vmx_cpus[cpu_index()];
+
+	cpu->field_errors++;
+	cpu->last_bad_field = field;
 }
 
 int vmx_vmclear(uint64_t vmcs_phys)

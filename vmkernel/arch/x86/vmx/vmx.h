@@ -54,11 +54,13 @@ struct vmx_caps {
 
 extern struct vmx_caps vmx_caps;
 
-/* Guest MSRs VMX does not switch and the vmkernel never uses (no SYSCALL,
- * SWAPGS or RDTSCP in the vmkernel): they stay in the CPU while the guest
- * runs and are swapped only when another vCPU takes the CPU. */
-struct vmx_lazy_msrs {
+/* Guest state VMX does not switch and the vmkernel never uses (no SYSCALL,
+ * SWAPGS, RDTSCP or hardware breakpoints in the vmkernel): it stays in the
+ * CPU while the guest runs and is swapped only when another vCPU takes the
+ * CPU. DR7 and DEBUGCTL are in the VMCS; DR0-3 and DR6 are not. */
+struct vmx_lazy_state {
 	uint64_t kernel_gs_base, star, lstar, cstar, sfmask, tsc_aux;
+	uint64_t dr[4], dr6;
 };
 
 /* An event to deliver on the next entry that the core did not ask for:
@@ -91,7 +93,7 @@ struct vmx_vcpu {
 	struct vmx_reinjection reinjection;
 	bool sysregs_pending;      /* set_sysregs stored `pending`; applied at entry */
 	struct virt_sysregs pending;
-	struct vmx_lazy_msrs msrs;
+	struct vmx_lazy_state lazy;
 	char why[160];             /* detail for VMK_EXIT_ENTRY_FAILED / UNHANDLED */
 };
 
@@ -100,16 +102,17 @@ struct vmx_cpu {
 	uint64_t vmxon_phys;
 	bool enabled;
 	struct vmx_vcpu *current_vmcs; /* whose VMCS is current (VMPTRLD) */
-	struct vmx_vcpu *msr_owner;    /* whose lazy MSRs the CPU holds */
+	struct vmx_vcpu *lazy_owner;   /* whose struct vmx_lazy_state the CPU holds */
 	uint64_t xcr0;                 /* in the CPU now (the vmkernel never uses XSAVE) */
+	uint32_t field_errors;         /* failed VMREADs/VMWRITEs */
+	uint32_t last_bad_field;
 };
 
 extern struct vmx_cpu vmx_cpus[MAX_CPUS];
 
 /* VMREAD / VMWRITE on the current VMCS. A failure (a field this CPU lacks)
- * is counted in vmx_field_errors and reported by the caller that checks. */
-extern uint32_t vmx_field_errors;
-extern uint32_t vmx_last_bad_field;
+ * is counted in this CPU's struct vmx_cpu, for callers that check. */
+void vmx_note_field_error(uint32_t field);
 
 static inline uint64_t vmread(uint32_t field)
 {
@@ -118,8 +121,7 @@ static inline uint64_t vmread(uint32_t field)
 
 	__asm__ volatile("vmread %2, %0" : "=rm"(value), "=@ccbe"(failed) : "r"((uint64_t)field) : "cc");
 	if (__builtin_expect(failed, 0)) {
-		vmx_field_errors++;
-		vmx_last_bad_field = field;
+		vmx_note_field_error(field);
 		return 0;
 	}
 	return value;
@@ -130,10 +132,8 @@ static inline void vmwrite(uint32_t field, uint64_t value)
 	bool failed;
 
 	__asm__ volatile("vmwrite %1, %2" : "=@ccbe"(failed) : "rm"(value), "r"((uint64_t)field) : "cc");
-	if (__builtin_expect(failed, 0)) {
-		vmx_field_errors++;
-		vmx_last_bad_field = field;
-	}
+	if (__builtin_expect(failed, 0))
+		vmx_note_field_error(field);
 }
 
 /* 0 or -EIO: VMCLEAR / VMPTRLD take the VMCS's physical address. */
@@ -173,7 +173,7 @@ void vmx_set_proc_controls(struct vmx_vcpu *v, uint32_t controls);
 
 /* vmx_run.c */
 int vmx_vcpu_run(struct virt_vcpu *vcpu, struct vmk_exit *exit);
-void vmx_lazy_msrs_forget(struct vmx_vcpu *v);
+void vmx_lazy_state_forget(struct vmx_vcpu *v);
 
 /* vmx_check.c: after an "invalid guest state" entry failure, names the
  * first entry check the VMCS's guest state breaks (": ..." or nothing). */

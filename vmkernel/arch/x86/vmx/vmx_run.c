@@ -1,8 +1,8 @@
 /*
  * Running a vCPU: what is written into the VMCS before each entry (state
  * the core changed, the event to inject, window exits), the guest state
- * VMX does not switch (CR2, XCR0, the SYSCALL/SWAPGS MSRs), the world
- * switch itself, and what an entry failure says.
+ * VMX does not switch (CR2, XCR0, the SYSCALL/SWAPGS MSRs, DR0-3 and DR6),
+ * the world switch itself, and what an entry failure says.
  *
  * Events: an event whose delivery a VM exit interrupted (IDT-vectoring
  * information valid) is re-injected first, exactly as the hardware
@@ -26,44 +26,72 @@
 /* The guest FPU state the core switches between vCPUs (FXSAVE). */
 #define XCR0_SWITCHED (XCR0_X87 | XCR0_SSE)
 
-static void lazy_msrs_save(struct vmx_lazy_msrs *m)
+#define DEFINE_DR_ACCESSORS(n)                                          \
+	static inline uint64_t read_dr##n(void)                         \
+	{                                                               \
+		uint64_t value;                                         \
+		__asm__ volatile("mov %%dr" #n ", %0" : "=r"(value));   \
+		return value;                                           \
+	}                                                               \
+	static inline void write_dr##n(uint64_t value)                  \
+	{                                                               \
+		__asm__ volatile("mov %0, %%dr" #n : : "r"(value));     \
+	}
+DEFINE_DR_ACCESSORS(0)
+DEFINE_DR_ACCESSORS(1)
+DEFINE_DR_ACCESSORS(2)
+DEFINE_DR_ACCESSORS(3)
+DEFINE_DR_ACCESSORS(6)
+#undef DEFINE_DR_ACCESSORS
+
+static void lazy_state_save(struct vmx_lazy_state *l)
 {
-	m->kernel_gs_base = rdmsr(MSR_KERNEL_GS_BASE);
-	m->star = rdmsr(MSR_STAR);
-	m->lstar = rdmsr(MSR_LSTAR);
-	m->cstar = rdmsr(MSR_CSTAR);
-	m->sfmask = rdmsr(MSR_SFMASK);
+	l->kernel_gs_base = rdmsr(MSR_KERNEL_GS_BASE);
+	l->star = rdmsr(MSR_STAR);
+	l->lstar = rdmsr(MSR_LSTAR);
+	l->cstar = rdmsr(MSR_CSTAR);
+	l->sfmask = rdmsr(MSR_SFMASK);
 	if (vmx_caps.proc2_controls & PROC2_ENABLE_RDTSCP)
-		m->tsc_aux = rdmsr(MSR_TSC_AUX);
+		l->tsc_aux = rdmsr(MSR_TSC_AUX);
+	l->dr[0] = read_dr0();
+	l->dr[1] = read_dr1();
+	l->dr[2] = read_dr2();
+	l->dr[3] = read_dr3();
+	l->dr6 = read_dr6();
 }
 
-static void lazy_msrs_load(const struct vmx_lazy_msrs *m)
+static void lazy_state_load(const struct vmx_lazy_state *l)
 {
-	wrmsr(MSR_KERNEL_GS_BASE, m->kernel_gs_base);
-	wrmsr(MSR_STAR, m->star);
-	wrmsr(MSR_LSTAR, m->lstar);
-	wrmsr(MSR_CSTAR, m->cstar);
-	wrmsr(MSR_SFMASK, m->sfmask);
+	wrmsr(MSR_KERNEL_GS_BASE, l->kernel_gs_base);
+	wrmsr(MSR_STAR, l->star);
+	wrmsr(MSR_LSTAR, l->lstar);
+	wrmsr(MSR_CSTAR, l->cstar);
+	wrmsr(MSR_SFMASK, l->sfmask);
 	if (vmx_caps.proc2_controls & PROC2_ENABLE_RDTSCP)
-		wrmsr(MSR_TSC_AUX, m->tsc_aux);
+		wrmsr(MSR_TSC_AUX, l->tsc_aux);
+	write_dr0(l->dr[0]);
+	write_dr1(l->dr[1]);
+	write_dr2(l->dr[2]);
+	write_dr3(l->dr[3]);
+	write_dr6(l->dr6);
 }
 
-static void switch_lazy_msrs(struct vmx_vcpu *v)
+static void switch_lazy_state(struct vmx_vcpu *v)
 {
 	struct vmx_cpu *cpu = &vmx_cpus[v->cpu];
 
-	if (cpu->msr_owner == v)
+	if (cpu->lazy_owner == v)
 		return;
-	if (cpu->msr_owner)
-		lazy_msrs_save(&cpu->msr_owner->msrs);
-	lazy_msrs_load(&v->msrs);
-	cpu->msr_owner = v;
+	if (cpu->lazy_owner)
+		lazy_state_save(&cpu->lazy_owner->lazy);
+	lazy_state_load(&v->lazy);
+	cpu->lazy_owner = v;
 }
 
-void vmx_lazy_msrs_forget(struct vmx_vcpu *v)
+void vmx_lazy_state_forget(struct vmx_vcpu *v)
 {
-	if (vmx_cpus[v->cpu].msr_owner == v)
-		vmx_cpus[v->cpu].msr_owner = NULL;
+	if (vmx_cpus[v->cpu].lazy_owner == v)
+		vmx_cpus[v->cpu].lazy_owner = NULL;
 }
 
 static void xsetbv(uint64_t value)
@@ -322,7 +350,7 @@ int vmx_vcpu_run(struct virt_vcpu *vcpu, struct vmk_exit *exit)
 		return 0;
 	sync_core_fields(v, vcpu);
 	prepare_injection(v, vcpu);
-	switch_lazy_msrs(v);
+	switch_lazy_state(v);
 	if (read_cr2() != v->cr2)
 		write_cr2(v->cr2);
 	/* XCR0 stays the guest's after the exit: nothing in the vmkernel uses

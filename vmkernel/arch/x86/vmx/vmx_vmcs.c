@@ -22,6 +22,7 @@
 #define EFER_LMA (1ul << 10)
 #define RFLAGS_RESERVED_ONE (1ul << 1)
 #define DR7_RESERVED_ONE (1ul << 10)
+#define DR6_RESET 0xffff0ff0ul
 #define PAT_RESET 0x0007040600070406ul
 #define VMCS_LINK_NONE (~0ul)
 #define EXCEPTION_UD 6
@@ -215,6 +216,7 @@ int vmx_vcpu_init(struct virt_vcpu *vcpu)
 	v->vmcs_phys = vmcs_phys;
 	v->self_phys = self_phys;
 	v->cpu = cpu;
+	v->lazy.dr6 = DR6_RESET;
 	*(uint32_t *)host->phys_to_virt(vmcs_phys) = vmx_caps.revision;
 	if (vmx_vmclear(vmcs_phys) || vmx_vmptrld(vmcs_phys)) {
 		log_error("vmx: VMCLEAR/VMPTRLD of a new VMCS failed on cpu %u\n", cpu);
@@ -223,13 +225,13 @@ int vmx_vcpu_init(struct virt_vcpu *vcpu)
 		return -EIO;
 	}
 	this_cpu->current_vmcs = v;
-	uint32_t errors_before = vmx_field_errors;
+	uint32_t errors_before = this_cpu->field_errors;
 	write_controls(v);
 	write_host_state();
 	reset_sysregs(&v->pending);
 	vmx_set_sysregs_into(v, &v->pending);
-	if (vmx_field_errors != errors_before) {
-		log_error("vmx: VMWRITE of VMCS field 0x%x failed on cpu %u\n", vmx_last_bad_field, cpu);
+	if (this_cpu->field_errors != errors_before) {
+		log_error("vmx: VMWRITE of VMCS field 0x%x failed on cpu %u\n", this_cpu->last_bad_field, cpu);
 		vmx_vmclear(vmcs_phys);
 		this_cpu->current_vmcs = NULL;
 		host->free_page(vmcs_phys);
@@ -251,7 +253,7 @@ void vmx_vcpu_free(struct virt_vcpu *vcpu)
 		return;
 	if (cpu_index() != v->cpu)
 		log_error("vmx: vcpu_free on cpu %u for a VMCS active on cpu %u\n", cpu_index(), v->cpu);
-	vmx_lazy_msrs_forget(v);
+	vmx_lazy_state_forget(v);
 	vmx_vmclear(v->vmcs_phys);
 	if (vmx_cpus[v->cpu].current_vmcs == v)
 		vmx_cpus[v->cpu].current_vmcs = NULL;
