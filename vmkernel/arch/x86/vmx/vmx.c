@@ -176,6 +176,10 @@ static const char *missing_ept_feature(const struct vmx_caps *c)
 		return "4-level EPT";
 	if (!(c->ept_vpid & VMX_EPT_WB))
 		return "write-back EPT structures";
+	/* pt_format cannot say "no 2 MiB leaves", and the core maps guest RAM
+	 * in 2 MiB pages. */
+	if (!(c->ept_vpid & VMX_EPT_2M_PAGES))
+		return "2 MiB EPT pages";
 	if (!(c->ept_vpid & VMX_EPT_INVEPT) ||
 	    !(c->ept_vpid & (VMX_EPT_INVEPT_SINGLE | VMX_EPT_INVEPT_ALL)))
 		return "INVEPT";
