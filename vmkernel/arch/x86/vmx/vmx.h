@@ -6,7 +6,7 @@
  * (a vCPU's VMCS: controls, host state, guest state), vmx_run.c (entry,
  * event injection, the state VMX does not switch), vmx_exit.c (exit
  * translation), vmx_ept.c (the EPT format, INVEPT/INVVPID), vmx_entry.S
- * (the world switch).
+ * (the world switch), vmx_check.c (why the CPU refused a guest state).
  */
 #ifndef KAPSEL_ARCH_X86_VMX_VMX_H
 #define KAPSEL_ARCH_X86_VMX_VMX_H

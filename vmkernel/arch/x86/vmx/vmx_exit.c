@@ -205,6 +205,11 @@ static void decode_ept_violation(struct vmx_vcpu *v, struct vmk_exit *exit)
 		unhandled(v, exit, "guest-physical 0x%lx outside guest RAM touched while delivering an event", gpa);
 		return;
 	}
+	if ((q & EPT_QUALIFICATION_LINEAR_VALID) && !(q & EPT_QUALIFICATION_LINEAR_TRANSLATION)) {
+		/* The CPU's own page walk read a guest page table there. */
+		unhandled(v, exit, "guest page tables at guest-physical 0x%lx, outside guest RAM", gpa);
+		return;
+	}
 	if (q & EPT_QUALIFICATION_NMI_UNBLOCKED_BY_IRET)
 		restore_nmi_blocking(v);
 	exit->mmio.gpa = gpa;

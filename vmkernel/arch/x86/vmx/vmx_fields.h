@@ -344,6 +344,7 @@ enum vmx_exit_reason {
 #define EPT_QUALIFICATION_WRITE (1u << 1)
 #define EPT_QUALIFICATION_FETCH (1u << 2)
 #define EPT_QUALIFICATION_LINEAR_VALID (1u << 7)
+#define EPT_QUALIFICATION_LINEAR_TRANSLATION (1u << 8) /* else a guest page-walk access */
 #define EPT_QUALIFICATION_NMI_UNBLOCKED_BY_IRET (1u << 12)
 
 /* VM-instruction error numbers worth naming. */
