@@ -277,8 +277,9 @@ UNIT_TEST(mb1_more_modules_than_fit_keeps_the_first)
 	set_mmap(&info, qemu_map, QEMU_MAP_COUNT, 20);
 	CHECK_EQ(boot_parse_multiboot1(&info, window_read, &boot, &why), 0);
 	CHECK_EQ(boot.module_count, BOOT_MAX_MODULES);
-	CHECK_STR(boot.modules[BOOT_MAX_MODULES - 1].name, "m15");
-	CHECK_EQ(boot.modules[BOOT_MAX_MODULES - 1].phys_start, 0x1000000 + 15 * 0x10000);
+	snprintf(name, sizeof(name), "m%u", BOOT_MAX_MODULES - 1);
+	CHECK_STR(boot.modules[BOOT_MAX_MODULES - 1].name, name);
+	CHECK_EQ(boot.modules[BOOT_MAX_MODULES - 1].phys_start, 0x1000000 + (BOOT_MAX_MODULES - 1) * 0x10000);
 }
 
 UNIT_TEST(mb1_more_ranges_than_fit_keeps_the_first)
