@@ -71,7 +71,6 @@ $(BUILD)/vmkernel.elf: $(KERNEL_OBJS) boot/vmkernel.ld $(BUILD)/kernel/symbols.o
 -include scripts/iso.mk
 -include test/test.mk
 -include test/guests/build.mk
--include test/fuzz/fuzz.mk
 
 deps:
 	scripts/setup-deps

@@ -14,6 +14,8 @@
 # unit_<name>_SOURCES. Objects go per test because UNIT_FILE_NAME differs.
 UNIT_TESTS :=
 include $(sort $(wildcard test/unit/*.mk))
+# libFuzzer targets: make fuzz / fuzz-long, run-all stages fuzz / fuzz-long.
+include test/fuzz/fuzz.mk
 
 UNIT_CC := gcc
 UNIT_CFLAGS := -std=gnu11 -g -O1 -Wall -Wextra -Werror -Wshadow \
@@ -25,9 +27,9 @@ define UNIT_template
 unit_$(1)_OBJS := $$(patsubst %.c,$(BUILD)/unit/obj/$(1)/%.o,$$(unit_$(1)_SOURCES))
 $(BUILD)/unit/obj/$(1)/%.o: %.c test/test.mk $$(wildcard test/unit/$(1).mk)
 	@mkdir -p $$(dir $$@)
-	$(UNIT_CC) $(UNIT_CFLAGS) -DUNIT_FILE_NAME='"$(1)"' -MMD -MP -c $$< -o $$@
+	$(UNIT_CC) $(UNIT_CFLAGS) $$(unit_$(1)_CFLAGS) -DUNIT_FILE_NAME='"$(1)"' -MMD -MP -c $$< -o $$@
 $(BUILD)/unit/$(1): $$(unit_$(1)_OBJS)
-	$(UNIT_CC) $(UNIT_CFLAGS) $$(unit_$(1)_OBJS) -o $$@
+	$(UNIT_CC) $(UNIT_CFLAGS) $$(unit_$(1)_CFLAGS) $$(unit_$(1)_OBJS) -o $$@
 endef
 $(foreach t,$(UNIT_TESTS),$(eval $(call UNIT_template,$(t))))
 
@@ -47,7 +49,7 @@ test:
 test-long:
 	$(TEST_DEPS)
 	$(MAKE) all
-	test/run-all unit lint emu long
+	test/run-all unit lint emu guests long fuzz-long
 
 lint:
 	test/run-all lint

@@ -25,7 +25,7 @@
  *                     511 bytes. Optional (empty), at most once.
  *   module=PATH TEXT  a module, loaded page aligned below 4 GiB. TEXT (at
  *                     most 127 bytes, may be empty) becomes boot_module.name,
- *                     as GRUB's `module2 PATH TEXT` does. Up to 16, handed
+ *                     as GRUB's `module2 PATH TEXT` does. Up to 64, handed
  *                     over in file order.
  *
  * PATH is on the volume kapsel.efi was loaded from, printable ASCII without
