@@ -33,7 +33,7 @@ KERNEL_OBJS := $(patsubst %,$(BUILD)/kernel/%.o,$(KERNEL_C) $(KERNEL_S))
 include vmkernel/core/font.mk
 
 .PHONY: all run test test-long bench deps clean lint
-all: $(BUILD)/vmkernel.elf $(BUILD)/kapsel.efi $(BUILD)/kapsel.iso
+all: $(BUILD)/vmkernel.elf $(BUILD)/kapsel.efi $(BUILD)/kapsel.iso guests $(BUILD)/kapsel-test.iso
 
 $(BUILD)/kernel/%.c.o: %.c
 	@mkdir -p $(dir $@)
@@ -77,3 +77,13 @@ deps:
 
 clean:
 	rm -rf $(BUILD)
+
+# The test-guest suite as one bootable ISO: every guest a boot-time VM,
+# powering off with "guests: <N> passed, <M> failed" (test/emu/tests.sh).
+TEST_ISO_GUESTS := $(GUEST_NAMES)
+.PHONY: test-iso
+test-iso: $(BUILD)/kapsel-test.iso
+$(BUILD)/kapsel-test.iso: $(BUILD)/vmkernel.elf $(BUILD)/kapsel.efi $(GUEST_ELFS) scripts/mkiso
+	scripts/mkiso -o $@ --kernel $(BUILD)/vmkernel.elf --efi $(BUILD)/kapsel.efi --timeout 0 \
+		--poweroff-when-done \
+		$(foreach g,$(TEST_ISO_GUESTS),--vm 'name=$(g) kernel=$(BUILD)/guests/$(g).elf mem=32M testdev=on$(if $(filter smp2,$(g)), cpus=2)')

@@ -31,8 +31,6 @@ void vcpu_inject_exception(struct vcpu *vcpu, uint8_t vector, bool has_error, ui
 
 int vcpu_skip_instruction(struct vcpu *vcpu, const struct vmk_exit *exit)
 {
-	const struct virt_ops *ops = virt_backend();
-	struct virt_sysregs s;
 	uint32_t length = exit->instruction_length;
 
 	if (!length) {
@@ -42,12 +40,7 @@ int vcpu_skip_instruction(struct vcpu *vcpu, const struct vmk_exit *exit)
 			return -EINVAL;
 		}
 	}
-	ops->get_sysregs(&vcpu->arch, &s);
-	s.rip += length;
-	/* Not in 64-bit mode: RIP wraps at 32 bits. */
-	if (!(s.efer & (1ul << 10)) || !(s.segments[VIRT_CS].attributes & VIRT_SEG_ATTR_LONG))
-		s.rip &= 0xffffffffu;
-	ops->set_sysregs(&vcpu->arch, &s);
+	virt_backend()->skip_instruction(&vcpu->arch, length);
 	return 0;
 }
 

@@ -74,6 +74,12 @@ uint32_t vm_sched_running_vms(void)
  * itself never uses them (-mgeneral-regs-only), so they are swapped only
  * when a pCPU switches between vCPUs. XSAVE is hidden from guests, so
  * FXSAVE covers all of their state. */
+/* The FXSAVE image of a CPU after reset: FCW 0x37f, MXCSR 0x1f80, every
+ * register zero (fninit alone would leave the last vCPU's XMM registers). */
+static const uint8_t fpu_reset_image[512] __attribute__((aligned(16))) = {
+	[0] = 0x7f, [1] = 0x03, [24] = 0x80, [25] = 0x1f,
+};
+
 static void fpu_switch(struct run_queue *q, struct vcpu *next)
 {
 	struct vcpu *previous = q->last_run;
@@ -87,7 +93,7 @@ static void fpu_switch(struct run_queue *q, struct vcpu *next)
 	if (next->fpu_valid)
 		__asm__ volatile("fxrstor64 %0" : : "m"(next->fpu));
 	else
-		__asm__ volatile("fninit");
+		__asm__ volatile("fxrstor64 %0" : : "m"(fpu_reset_image));
 	q->last_run = next;
 }
 

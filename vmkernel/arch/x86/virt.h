@@ -94,6 +94,8 @@ enum virt_gpr {
 	VIRT_GPR_COUNT
 };
 
+/* A segment whose attributes have P (bit 7) clear is unusable (VMX's
+ * "unusable" bit does not fit in 16 bits); backends enter it that way. */
 struct virt_segment {
 	uint16_t selector;
 	uint16_t attributes; /* VMX access-rights layout: type(4) S DPL(2) P, AVL L D/B G at 12..15 */
@@ -156,6 +158,11 @@ struct virt_vcpu {
 	void *backend;                 /* [b] VMCS / VMCB and friends */
 };
 
+/*
+ * Every op that takes a vCPU runs on vcpu->host_cpu (its VMCS is loaded
+ * there); flush_gpa from another CPU takes effect at the next entry, so
+ * kick the vCPU after it.
+ */
 struct virt_ops {
 	const char *name; /* "vmx" or "svm": the ready line's virt= */
 	/* Checks this CPU can host guests; on refusal writes why (names the feature). */
@@ -174,6 +181,10 @@ struct virt_ops {
 	/* A changed RIP also ends any STI / MOV SS interrupt shadow (the core
 	 * moved past the instruction that had it). */
 	void (*set_sysregs)(struct virt_vcpu *vcpu, const struct virt_sysregs *in);
+	/* Moves RIP past the instruction that exited (wrapping as the guest's
+	 * mode does) and ends its interrupt shadow: the cheap path of every
+	 * emulated instruction. */
+	void (*skip_instruction)(struct virt_vcpu *vcpu, uint32_t length);
 	/* Guest would accept an external interrupt now (IF=1, no shadow). */
 	bool (*interruptible)(struct virt_vcpu *vcpu);
 	/* After removing or downgrading guest-physical mappings. */

@@ -304,6 +304,16 @@ static void svm_set_sysregs(struct virt_vcpu *vcpu, const struct virt_sysregs *s
 	vmcb_write64(v, VMCB_DR7, s->dr7 ? s->dr7 : 0x400);
 }
 
+static void svm_skip_instruction(struct virt_vcpu *vcpu, uint32_t length)
+{
+	uint8_t *v = svm_of(vcpu)->vmcb;
+	uint64_t rip = vmcb_read64(v, VMCB_RIP) + length;
+	/* Outside 64-bit code RIP wraps at 32 bits. */
+	bool long_code = (vmcb_read64(v, VMCB_EFER) & (1ul << 10)) && (*(uint16_t *)(v + VMCB_CS + 2) & (1u << 9));
+	vmcb_write64(v, VMCB_RIP, long_code ? rip : rip & 0xffffffffu);
+	vmcb_write64(v, VMCB_INTERRUPT_SHADOW, 0);
+}
+
 static bool svm_interruptible(struct virt_vcpu *vcpu)
 {
 	const uint8_t *v = svm_of(vcpu)->vmcb;
@@ -528,6 +538,7 @@ const struct virt_ops virt_ops_svm = {
 	.vcpu_run = svm_vcpu_run,
 	.get_sysregs = svm_get_sysregs,
 	.set_sysregs = svm_set_sysregs,
+	.skip_instruction = svm_skip_instruction,
 	.interruptible = svm_interruptible,
 	.flush_gpa = svm_flush_gpa,
 	.vcpu_overhead = svm_vcpu_overhead,

@@ -423,6 +423,7 @@ const struct virt_ops virt_ops_vmx = {
 	.vcpu_run = vmx_vcpu_run,
 	.get_sysregs = vmx_get_sysregs,
 	.set_sysregs = vmx_set_sysregs,
+	.skip_instruction = vmx_skip_instruction,
 	.interruptible = vmx_interruptible,
 	.flush_gpa = vmx_flush_gpa,
 	.vcpu_overhead = vmx_vcpu_overhead,
