@@ -87,3 +87,5 @@ $(BUILD)/kapsel-test.iso: $(BUILD)/vmkernel.elf $(BUILD)/kapsel.efi $(GUEST_ELFS
 	scripts/mkiso -o $@ --kernel $(BUILD)/vmkernel.elf --efi $(BUILD)/kapsel.efi --timeout 0 \
 		--poweroff-when-done \
 		$(foreach g,$(TEST_ISO_GUESTS),--vm 'name=$(g) kernel=$(BUILD)/guests/$(g).elf mem=32M testdev=on$(if $(filter smp2,$(g)), cpus=2)')
+print-test-iso-guests:
+	@echo $(TEST_ISO_GUESTS)

@@ -127,6 +127,10 @@ emu_boot() {
 		[ "$halted_at" != 0 ] && [ $((now - halted_at)) -ge 1 ] && break
 		sleep 0.3
 	done
+	# The emulator may write the marker and power off between two polls.
+	if [ "$EMU_END_SEEN" = 0 ] && grep -aEq -- "$end" "$EMU_SERIAL"; then
+		EMU_END_SEEN=1
+	fi
 	if [ "$EMU_END_SEEN" = 1 ]; then
 		# Let it finish writing and power off on its own (the `poweroff`
 		# option); whether it did is logged, not judged.

@@ -163,3 +163,96 @@ emu_test qemu-kernel-smp8-x10 long repeat 10 boot_kernel 8 2G poweroff cpus=8 bo
 emu_test qemu-bios-smp4-x5 long repeat 5 boot_iso bios 4 2G cpus=4 boot=bios
 emu_test qemu-uefi-q35-smp4-x5 long repeat 5 boot_iso uefi-q35 4 2G cpus=4 boot=uefi
 emu_test fault-gp-smp4-x5 long repeat 5 fault gp 13 GP 4
+
+# --- The test-guest suite: build/kapsel-test.iso (make test-iso) runs every
+# guest in test/guests/ as a boot-time VM and powers off after the summary.
+
+GUEST_SUMMARY_RE='guests: [0-9]+ passed, [0-9]+ failed'
+TEST_ISO=$BUILD/kapsel-test.iso
+
+# guest_suite_verdict <refused-guest...>: every guest printed its PASS line
+# and exited 0 — but triple_fault, which must be stopped for its triple
+# fault, and the guests named, which must be refused with a reason naming
+# the missing CPU feature ("unrestricted guest"); the summary line agrees.
+guest_suite_verdict() {
+	local text name failures=() passed=0 failed=0 line
+	if [ "$EMU_END_SEEN" != 1 ]; then
+		emu_fail "$(emu_missing_reason "guests: N passed, M failed")"
+		return
+	fi
+	text=$(emu_serial_text)
+	for name in $GUEST_NAMES_EXPECTED; do
+		if [ "$name" = triple_fault ]; then
+			grep -q "^vm $name: PASS $name: about to triple fault" <<<"$text" &&
+				grep -q "^vm $name: stopped: .*triple fault" <<<"$text" || failures+=("$name (no triple-fault stop)")
+			failed=$((failed + 1))
+		elif [[ " $* " == *" $name "* ]]; then
+			grep -q "^vm $name: stopped: .*unrestricted guest" <<<"$text" || failures+=("$name (not refused for lack of unrestricted guest)")
+			failed=$((failed + 1))
+		elif grep -q "^vm $name: PASS $name" <<<"$text" && grep -q "^vm $name: exited status=0" <<<"$text" &&
+			! grep -q "^vm $name: FAIL" <<<"$text"; then
+			passed=$((passed + 1))
+		else
+			line=$(grep -m1 -E "^vm $name: (FAIL|stopped)" <<<"$text" | cut -c1-160)
+			failures+=("$name${line:+ ($line)}")
+			failed=$((failed + 1))
+		fi
+	done
+	if [ "${#failures[@]}" -gt 0 ]; then
+		emu_fail "guests not as expected: ${failures[*]}"
+		return
+	fi
+	if ! grep -q "^guests: $passed passed, $failed failed" <<<"$text"; then
+		emu_fail "summary is '$(grep -m1 -E "$GUEST_SUMMARY_RE" <<<"$text")', expected 'guests: $passed passed, $failed failed'"
+		return
+	fi
+	emu_pass
+}
+
+# guests_qemu <firmware> [refused guests...]: the suite under QEMU TCG (SVM + NPT).
+guests_qemu() {
+	local firmware=$1
+	shift
+	[ -s "$TEST_ISO" ] || { emu_fail "$TEST_ISO missing (make test-iso)"; return; }
+	# shellcheck disable=SC2046 # firmware arguments are words on purpose
+	emu_qemu 300 "$GUEST_SUMMARY_RE" $(emu_qemu_firmware "$firmware") -smp 2 -m 1G -cdrom "$TEST_ISO" -boot d
+	guest_suite_verdict "$@"
+}
+
+# guests_bochs <model> <cpus> [refused guests...]: the suite in Bochs (VMX + EPT, or SVM on ryzen).
+guests_bochs() {
+	local model=$1 cpus=$2
+	shift 2
+	[ -s "$TEST_ISO" ] || { emu_fail "$TEST_ISO missing (make test-iso)"; return; }
+	emu_bochs $((600 + 120 * cpus)) "$GUEST_SUMMARY_RE" "$TEST_ISO" "$model" "$cpus" 1024
+	guest_suite_verdict "$@"
+}
+
+# guests_refused <cpu>: a CPU the vmkernel cannot use: the ready line says
+# virt=none with the reason, and every VM definition is refused, not run.
+guests_refused() {
+	EMU_QEMU_CPU=$1
+	[ -s "$TEST_ISO" ] || { emu_fail "$TEST_ISO missing (make test-iso)"; return; }
+	emu_qemu 240 "$GUEST_SUMMARY_RE" -machine pc -smp 1 -m 1G -cdrom "$TEST_ISO" -boot d
+	local text
+	text=$(emu_serial_text)
+	[ "$EMU_END_SEEN" = 1 ] || { emu_fail "$(emu_missing_reason "guests: 0 passed")"; return; }
+	grep -q "virt: warning: no hardware virtualization: $2" <<<"$text" ||
+		{ emu_fail "no refusal naming '$2'"; return; }
+	grep -q "virt=none" <<<"$text" || { emu_fail "ready line does not say virt=none"; return; }
+	grep -qE "^guests: 0 passed, [1-9][0-9]* failed" <<<"$text" || { emu_fail "VMs ran or the summary is missing"; return; }
+	grep -q "^vm: the definition in module '.*' was refused: this machine cannot run VMs" <<<"$text" ||
+		{ emu_fail "no per-VM refusal message"; return; }
+	emu_pass
+}
+
+GUEST_NAMES_EXPECTED=$(make -s --no-print-directory -C "$ROOT" print-test-iso-guests 2>/dev/null)
+
+emu_test guests-svm-qemu-bios main guests_qemu bios
+emu_test guests-svm-qemu-uefi main guests_qemu uefi
+emu_test guests-svm-qemu-epyc main with_cpu EPYC guests_qemu bios
+emu_test guests-svm-nonpt main guests_refused max,-npt "SVM without nested paging (NPT) is not supported"
+emu_test guests-vmx-bochs-skylake main guests_bochs corei7_skylake_x 2
+emu_test guests-vmx-bochs-sandybridge main guests_bochs corei7_sandy_bridge_2600k 1
+emu_test guests-vmx-bochs-lynnfield main guests_bochs corei5_lynnfield_750 1 realmode smp2
+emu_test guests-svm-bochs-ryzen main guests_bochs ryzen 1
