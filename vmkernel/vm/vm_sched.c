@@ -176,6 +176,7 @@ static void vcpu_run_slice(struct run_queue *q, struct vcpu *vcpu)
 			return;
 		}
 		enum exit_result result = vm_handle_exit(vcpu, &exit);
+
 		uint32_t code = exit.code < VMK_EXIT_COUNT ? exit.code : VMK_EXIT_UNHANDLED;
 		vcpu->exit_count[code]++;
 		vcpu->exit_cycles[code] += rdtsc() - exit_tsc;

@@ -4,9 +4,12 @@
  * registers are loaded from gprs[] before VMRUN and stored back after.
  * VMLOAD/VMSAVE move the state VMRUN does not (FS, GS, TR, LDTR, the
  * SYSCALL and SYSENTER MSRs, KernelGsBase); the host's copy of that state
- * is reloaded from its per-CPU save VMCB. GIF is clear across the switch,
- * so host interrupts wait until STGI (they exit the guest through the INTR
- * intercept while it runs).
+ * is reloaded from its per-CPU save VMCB. GIF is clear across the switch.
+ * The host's IF is set for VMRUN: with V_INTR_MASKING the host IF saved by
+ * VMRUN decides whether physical interrupts reach the INTR intercept, and
+ * with IF clear a guest that never exits would never give the CPU back.
+ * After #VMEXIT, IF is cleared again before STGI, so the interrupt that
+ * ended the run waits for the caller's own sti.
  */
 	.section .text
 	.code64
@@ -39,8 +42,10 @@ svm_vmrun:
 	movq 15*8(%rsi), %r15
 	movq 6*8(%rsi), %rsi
 	vmload %rax
+	sti
 	vmrun %rax
 	vmsave %rax
+	cli
 
 	/* Guest registers back to gprs[] (RAX and RSP are in the VMCB). */
 	pushq %rsi
