@@ -158,20 +158,36 @@ void lapic_send_startup(uint32_t apic_id, uint32_t trampoline_phys)
 #define PIT_HZ 1193182u
 #define PIT_CALIBRATION_TICKS (PIT_HZ / 1000) /* 1 ms: short, for boot cost */
 
-static void pit_oneshot_start(uint16_t ticks)
+static void pit_oneshot_prepare(uint16_t ticks)
 {
 	uint8_t gate = inb(0x61);
 	outb(0x61, (gate & ~0x02) & ~0x01); /* speaker off, gate low */
 	outb(0x43, 0xb0);                   /* channel 2, lobyte/hibyte, mode 0 */
 	outb(0x42, ticks & 0xff);
 	outb(0x42, ticks >> 8);
-	gate = inb(0x61);
-	outb(0x61, gate | 0x01); /* gate high: counting starts */
+}
+
+static void pit_oneshot_go(void)
+{
+	outb(0x61, inb(0x61) | 0x01); /* gate high: counting starts */
 }
 
 static bool pit_oneshot_done(void)
 {
 	return inb(0x61) & 0x20;
+}
+
+static uint64_t median3(const uint64_t v[3])
+{
+	uint64_t a = v[0], b = v[1], c = v[2];
+	if (a > b) {
+		uint64_t t = a;
+		a = b;
+		b = t;
+	}
+	if (b > c)
+		b = c;
+	return a > b ? a : b;
 }
 
 void timer_calibrate(void)
@@ -184,21 +200,35 @@ void timer_calibrate(void)
 
 	lapic_write(LAPIC_TIMER_DIVIDE, TIMER_DIVIDE_16);
 	lapic_write(LAPIC_LVT_TIMER, LVT_MASKED);
-	pit_oneshot_start(PIT_CALIBRATION_TICKS);
-	lapic_write(LAPIC_TIMER_INITIAL, 0xffffffffu);
-	uint64_t tsc_start = rdtsc();
-	uint64_t spins = 0;
-	while (!pit_oneshot_done() && spins++ < 100000000)
-		cpu_relax();
-	uint64_t tsc_elapsed = rdtsc() - tsc_start;
-	uint32_t lapic_elapsed = 0xffffffffu - lapic_read(LAPIC_TIMER_CURRENT);
-	lapic_write(LAPIC_TIMER_INITIAL, 0);
+	/*
+	 * Three windows, the median kept: in an emulator the vCPU can be
+	 * descheduled for milliseconds, and one stalled window would make every
+	 * timer in the system wrong. Both counters start before the gate opens,
+	 * so a stall can only lengthen a window, never hide it.
+	 */
+	uint64_t tsc_samples[3], lapic_samples[3];
+	bool pit_worked = true;
+	for (int round = 0; round < 3; round++) {
+		pit_oneshot_prepare(PIT_CALIBRATION_TICKS);
+		lapic_write(LAPIC_TIMER_INITIAL, 0xffffffffu);
+		uint64_t tsc_start = rdtsc();
+		pit_oneshot_go();
+		uint64_t spins = 0;
+		while (!pit_oneshot_done() && spins++ < 100000000)
+			cpu_relax();
+		tsc_samples[round] = rdtsc() - tsc_start;
+		lapic_samples[round] = 0xffffffffu - lapic_read(LAPIC_TIMER_CURRENT);
+		lapic_write(LAPIC_TIMER_INITIAL, 0);
+		pit_worked &= pit_oneshot_done();
+	}
+	uint64_t tsc_elapsed = median3(tsc_samples);
+	uint64_t lapic_elapsed = median3(lapic_samples);
 
 	uint64_t interval_hz = PIT_HZ / PIT_CALIBRATION_TICKS; /* calibrations per second */
 	if (!calibrated_tsc_hz)
 		calibrated_tsc_hz = tsc_elapsed * interval_hz;
-	calibrated_lapic_hz = (uint64_t)lapic_elapsed * interval_hz;
-	if (!pit_oneshot_done() || !calibrated_tsc_hz) {
+	calibrated_lapic_hz = lapic_elapsed * interval_hz;
+	if (!pit_worked || !calibrated_tsc_hz) {
 		/* No PIT (some UEFI-only machines): assume 1 GHz rather than divide by 0. */
 		log_warn("timer: warning: PIT calibration failed; assuming a 1 GHz TSC\n");
 		calibrated_tsc_hz = 1000000000ul;
