@@ -56,7 +56,7 @@ lint:
 
 bench:
 	$(TEST_DEPS)
-	$(MAKE) --no-print-directory $(BUILD)/vmkernel.elf
+	$(MAKE) --no-print-directory $(BUILD)/vmkernel.elf $(BUILD)/kapsel.efi guests
 	scripts/bench
 
 run:

@@ -228,6 +228,14 @@ guests_bochs() {
 	guest_suite_verdict "$@"
 }
 
+# guests_bochs_svm <model> <cpus>: Bochs 2.7 panics when an SVM guest triple
+# faults (instead of the SHUTDOWN intercept), so its suite lacks triple_fault.
+guests_bochs_svm() {
+	TEST_ISO=$BUILD/kapsel-test-no-triple-fault.iso
+	GUEST_NAMES_EXPECTED=$(tr ' ' '\n' <<<"$GUEST_NAMES_EXPECTED" | grep -vx triple_fault | tr '\n' ' ')
+	guests_bochs "$@"
+}
+
 # guests_refused <cpu>: a CPU the vmkernel cannot use: the ready line says
 # virt=none with the reason, and every VM definition is refused, not run.
 guests_refused() {
@@ -255,4 +263,4 @@ emu_test guests-svm-nonpt main guests_refused max,-npt "SVM without nested pagin
 emu_test guests-vmx-bochs-skylake main guests_bochs corei7_skylake_x 2
 emu_test guests-vmx-bochs-sandybridge main guests_bochs corei7_sandy_bridge_2600k 1
 emu_test guests-vmx-bochs-lynnfield main guests_bochs corei5_lynnfield_750 1 realmode smp2
-emu_test guests-svm-bochs-ryzen main guests_bochs ryzen 1
+emu_test guests-svm-bochs-ryzen main guests_bochs_svm ryzen 1
