@@ -89,7 +89,8 @@ static void read_capabilities(struct vmx_caps *c)
  *   hides them; RDPMC exits (no virtual PMU, the host's counters stay
  *   private); I/O and MSR bitmaps; TSC offsetting. CPUID, INVD, XSETBV,
  *   GETSEC and the VMX instructions exit by architecture. CR3 accesses do
- *   not exit: with EPT, CR3 is the guest's own.
+ *   not exit: with EPT, CR3 is the guest's own (except while a guest without
+ *   unrestricted guest runs with paging off: vmx_paging.c).
  * - secondary: EPT; VPID (TLB entries survive exits); unrestricted guest
  *   (real mode and paging-off guests); PAUSE-loop exiting instead of exits
  *   on every PAUSE; RDTSCP, INVPCID, XSAVES enabled when the CPU has them so
@@ -130,7 +131,8 @@ static void choose_controls(struct vmx_caps *c)
 			    ~ENTRY_IA32E_MODE_GUEST;
 
 	/* CR0/CR4: FIXED0 bits must be 1, bits clear in FIXED1 must be 0 while
-	 * in VMX operation. Unrestricted guest frees PE and PG. */
+	 * in VMX operation. Unrestricted guest frees PE and PG; without it they
+	 * stay host-owned, so the guest's changes of them exit (vmx_paging.c). */
 	uint64_t cr0_free = c->unrestricted_guest ? (CR0_PE | CR0_PG) : 0;
 	c->cr0_forced_on = c->cr0_fixed0 & ~cr0_free;
 	c->cr0_allowed = c->cr0_fixed1 | cr0_free;
@@ -296,7 +298,7 @@ static int vmx_probe(char *why, size_t why_size)
 		 (c->ept_vpid & VMX_EPT_2M_PAGES) ? " 2M" : "", vmx_ept_format.has_1g ? " 1G" : "",
 		 (c->ept_vpid & VMX_EPT_ACCESSED_DIRTY) ? " A/D" : "", c->vpid ? "yes" : "no",
 		 c->unrestricted_guest ? "yes" : "no",
-		 c->unrestricted_guest ? "" : " (real-mode and paging-off guests, such as a BIOS, are refused)");
+		 c->unrestricted_guest ? "" : " (real-mode guests, such as a BIOS, are refused; paging off runs on an identity map)");
 	return 0;
 }
 

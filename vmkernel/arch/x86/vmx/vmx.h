@@ -6,7 +6,9 @@
  * (a vCPU's VMCS: controls, host state, guest state), vmx_run.c (entry,
  * event injection, the state VMX does not switch), vmx_exit.c (exit
  * translation), vmx_ept.c (the EPT format, INVEPT/INVVPID), vmx_entry.S
- * (the world switch), vmx_check.c (why the CPU refused a guest state).
+ * (the world switch), vmx_check.c (why the CPU refused a guest state),
+ * vmx_paging.c (CR0/CR3/CR4/EFER and CR-access exits; guests with paging
+ * off on CPUs without unrestricted guest).
  */
 #ifndef KAPSEL_ARCH_X86_VMX_VMX_H
 #define KAPSEL_ARCH_X86_VMX_VMX_H
@@ -72,6 +74,24 @@ struct vmx_reinjection {
 	uint32_t instruction_length; /* software interrupts and exceptions */
 };
 
+/* The control registers and EFER as the guest sees them. */
+struct vmx_paging {
+	uint64_t cr0, cr3, cr4, efer;
+};
+
+/* Guest-physical page of the identity page table that paging-off guests
+ * run on without unrestricted guest (vmx_paging.c): in the hole below
+ * 4 GiB, clear of guest RAM (up to 3 GiB), the test device and the LAPIC. */
+#define VMX_IDENTITY_TABLE_GPA 0xfffbc000ul
+
+/* A paging-off guest run on the identity table (vmx_paging.c). */
+struct vmx_paging_off {
+	bool active;          /* now: guest CR0.PE=1 PG=0 without unrestricted guest */
+	uint64_t cr3;         /* the guest's CR3 (the CPU's is the identity table's) */
+	uint64_t efer;        /* the guest's EFER (the CPU's lacks LME) */
+	uint64_t mapped_root; /* the EPT root the identity table is mapped into */
+};
+
 /* A vCPU's backend half; lives in its own page (vcpu->backend). */
 struct vmx_vcpu {
 	struct virt_vcpu *vcpu;
@@ -81,6 +101,8 @@ struct vmx_vcpu {
 	bool launched;
 	uint32_t proc_controls;    /* as in the VMCS now */
 	uint32_t entry_controls;   /* as in the VMCS now */
+	uint64_t cr4_host_owned;   /* as in the VMCS now: vmx_caps' plus the paging-off bits */
+	struct vmx_paging_off paging_off;
 	bool backend_window;       /* the backend itself asked for an interrupt window */
 	uint64_t eptp;             /* 0: not written yet */
 	bool ept_flush_pending;    /* flush_gpa() ran on another CPU */
@@ -170,6 +192,19 @@ bool vmx_interruptible(struct virt_vcpu *vcpu);
  * completes; cheaper than get/set_sysregs. */
 void vmx_skip_instruction(struct virt_vcpu *vcpu, uint32_t length);
 void vmx_set_proc_controls(struct vmx_vcpu *v, uint32_t controls);
+
+/* vmx_paging.c */
+/* The guest's view, from the current VMCS (v's). */
+void vmx_paging_read(struct vmx_vcpu *v, struct vmx_paging *out);
+/* Writes the guest's view and what the CPU runs with for it into the
+ * current VMCS; switches the paging-off emulation on or off. */
+void vmx_paging_write(struct vmx_vcpu *v, const struct vmx_paging *in);
+/* Before an entry: maps the identity table into the VM's EPT when the
+ * guest runs on it. 0, -ENOMEM, or -EEXIST (the page is taken). */
+int vmx_paging_off_prepare(struct vmx_vcpu *v);
+/* A CR-access exit the paging-off emulation causes is handled here
+ * (exit->code becomes VMK_EXIT_NONE); others are left to the core. */
+void vmx_paging_cr_access(struct vmx_vcpu *v, struct vmk_exit *exit);
 
 /* vmx_run.c */
 int vmx_vcpu_run(struct virt_vcpu *vcpu, struct vmk_exit *exit);

@@ -135,7 +135,6 @@ static void decode_cr_access(struct vmx_vcpu *v, struct vmk_exit *exit)
 {
 	uint64_t q = exit->qualification;
 
-	(void)v;
 	exit->cr.cr = CR_QUALIFICATION_NUMBER(q);
 	switch (CR_QUALIFICATION_ACCESS(q)) {
 	case CR_ACCESS_MOV_TO:
@@ -149,6 +148,7 @@ static void decode_cr_access(struct vmx_vcpu *v, struct vmk_exit *exit)
 		exit->cr.write = true;
 		break;
 	}
+	vmx_paging_cr_access(v, exit);
 }
 
 /* Without the CPU's INS/OUTS information: the mode's default address size

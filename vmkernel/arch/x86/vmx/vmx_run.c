@@ -110,10 +110,12 @@ static int refuse_unrunnable(struct vmx_vcpu *v, struct vmk_exit *exit)
 {
 	uint64_t cr0 = vmread(VMCS_CR0_READ_SHADOW);
 
-	if (!vmx_caps.unrestricted_guest && (!(cr0 & CR0_PE) || !(cr0 & CR0_PG))) {
-		/* Short: the core's stop reason holds about 70 characters of it. */
-		snprintf(v->why, sizeof(v->why), "CR0 0x%lx: %s off needs unrestricted guest, which this CPU lacks",
-			 cr0, !(cr0 & CR0_PE) ? "protection" : "paging");
+	/* Paging off with PE on runs on an identity table (vmx_paging.c);
+	 * real mode has no such stand-in. */
+	if (!vmx_caps.unrestricted_guest && !(cr0 & CR0_PE)) {
+		/* Short: the core's stop reason holds about 130 characters of it. */
+		snprintf(v->why, sizeof(v->why), "CR0 0x%lx: real mode needs unrestricted guest, which this CPU lacks",
+			 cr0);
 		entry_refused(v, exit);
 		return -EINVAL;
 	}
@@ -348,6 +350,13 @@ int vmx_vcpu_run(struct virt_vcpu *vcpu, struct vmk_exit *exit)
 	 * change host-owned CR0 bits or XCR0 without an exit. */
 	if ((new_state || !v->launched) && refuse_unrunnable(v, exit))
 		return 0;
+	rc = vmx_paging_off_prepare(v);
+	if (rc) {
+		snprintf(v->why, sizeof(v->why), "paging off: cannot map the identity page table at gpa 0x%lx (%d)",
+			 VMX_IDENTITY_TABLE_GPA, rc);
+		entry_refused(v, exit);
+		return 0;
+	}
 	sync_core_fields(v, vcpu);
 	prepare_injection(v, vcpu);
 	switch_lazy_state(v);

@@ -16,10 +16,7 @@
 #include <lib/printf.h>
 #include <lib/string.h>
 
-#define CR0_PE (1ul << 0)
 #define CR0_PG (1ul << 31)
-#define CR4_PAE (1ul << 5)
-#define EFER_LMA (1ul << 10)
 #define RFLAGS_RESERVED_ONE (1ul << 1)
 #define DR7_RESERVED_ONE (1ul << 10)
 #define DR6_RESET 0xffff0ff0ul
@@ -138,7 +135,8 @@ static void write_controls(struct vmx_vcpu *v)
 	vmwrite(VMCS_IO_BITMAP_B, c->io_bitmap_b);
 	vmwrite(VMCS_MSR_BITMAP, c->msr_bitmap);
 	vmwrite(VMCS_CR0_GUEST_HOST_MASK, c->cr0_host_owned);
-	vmwrite(VMCS_CR4_GUEST_HOST_MASK, c->cr4_host_owned);
+	v->cr4_host_owned = c->cr4_host_owned;
+	vmwrite(VMCS_CR4_GUEST_HOST_MASK, v->cr4_host_owned);
 	v->tsc_offset = vcpu->tsc_offset;
 	vmwrite(VMCS_TSC_OFFSET, v->tsc_offset);
 	if (c->proc2_controls & PROC2_PAUSE_LOOP_EXITING) {
@@ -279,58 +277,12 @@ static uint16_t attributes_of(uint32_t access_rights)
 	return attributes;
 }
 
-/* The guest's four PAE page-directory-pointer entries: with EPT, VM entry
- * takes them from the VMCS rather than from memory. */
-static void load_pdptes(struct vmx_vcpu *v, uint64_t cr3)
-{
-	uint64_t gpa = cr3 & 0xffffffe0ul;
-	uint64_t entries[4] = { 0, 0, 0, 0 };
-	struct pt_mapping m;
-
-	if (vmx_lookup_gpa(v->vcpu->gpa_root, gpa, &m))
-		memcpy(entries, virt_host()->phys_to_virt(m.phys), sizeof(entries));
-	else
-		log_warn("vmx: PAE page-directory pointers at gpa 0x%lx are not in guest RAM\n", gpa);
-	for (int i = 0; i < 4; i++)
-		vmwrite(VMCS_GUEST_PDPTE0 + 2 * i, entries[i]);
-}
-
-static bool pae_paging(uint64_t cr0, uint64_t cr4, uint64_t efer)
-{
-	return (cr0 & CR0_PG) && (cr4 & CR4_PAE) && !(efer & EFER_LMA);
-}
-
 /* Writes *s into the current VMCS (v's). */
 void vmx_set_sysregs_into(struct vmx_vcpu *v, const struct virt_sysregs *s)
 {
-	const struct vmx_caps *c = &vmx_caps;
-	uint64_t efer = s->efer & ~EFER_LMA;
+	const struct vmx_paging paging = { .cr0 = s->cr0, .cr3 = s->cr3, .cr4 = s->cr4, .efer = s->efer };
 
-	/* EFER.LMA is the CPU's: long mode is active when paging is on with LME. */
-	if ((efer & EFER_LME) && (s->cr0 & CR0_PG))
-		efer |= EFER_LMA;
-	uint32_t entry = v->entry_controls & ~ENTRY_IA32E_MODE_GUEST;
-	if (efer & EFER_LMA)
-		entry |= ENTRY_IA32E_MODE_GUEST;
-	if (entry != v->entry_controls) {
-		v->entry_controls = entry;
-		vmwrite(VMCS_ENTRY_CONTROLS, entry);
-	}
-	uint64_t cr0 = ((s->cr0 | c->cr0_forced_on) & c->cr0_allowed) & 0xffffffffu;
-	uint64_t cr4 = (s->cr4 | c->cr4_forced_on) & c->cr4_allowed;
-	bool was_pae = pae_paging(vmread(VMCS_GUEST_CR0), vmread(VMCS_GUEST_CR4), vmread(VMCS_GUEST_EFER));
-	uint64_t old_cr3 = vmread(VMCS_GUEST_CR3);
-
-	vmwrite(VMCS_GUEST_EFER, efer);
-	vmwrite(VMCS_GUEST_CR0, cr0);
-	vmwrite(VMCS_CR0_READ_SHADOW, s->cr0);
-	vmwrite(VMCS_GUEST_CR4, cr4);
-	vmwrite(VMCS_CR4_READ_SHADOW, s->cr4);
-	vmwrite(VMCS_GUEST_CR3, s->cr3);
-	/* Reloading the PDPTEs only when CR3 or the paging mode changed keeps
-	 * the architectural rule that they are read at MOV to CR3 only. */
-	if (pae_paging(s->cr0, s->cr4, efer) && (!was_pae || old_cr3 != s->cr3))
-		load_pdptes(v, s->cr3);
+	vmx_paging_write(v, &paging);
 	v->cr2 = s->cr2;
 	v->xcr0 = s->xcr0 ? s->xcr0 : 1; /* 0: never set; the reset value is x87 only */
 	/* Moving RIP completes the instruction that had an STI / MOV SS shadow
@@ -389,7 +341,6 @@ bool vmx_apply_sysregs(struct vmx_vcpu *v)
 
 void vmx_get_sysregs(struct virt_vcpu *vcpu, struct virt_sysregs *out)
 {
-	const struct vmx_caps *c = &vmx_caps;
 	struct vmx_vcpu *v = vmx_of(vcpu);
 
 	if (v && v->sysregs_pending) {
@@ -401,13 +352,13 @@ void vmx_get_sysregs(struct virt_vcpu *vcpu, struct virt_sysregs *out)
 		return;
 	out->rip = vmread(VMCS_GUEST_RIP);
 	out->rflags = vmread(VMCS_GUEST_RFLAGS);
-	out->cr0 = (vmread(VMCS_GUEST_CR0) & ~c->cr0_host_owned) |
-		   (vmread(VMCS_CR0_READ_SHADOW) & c->cr0_host_owned);
-	out->cr4 = (vmread(VMCS_GUEST_CR4) & ~c->cr4_host_owned) |
-		   (vmread(VMCS_CR4_READ_SHADOW) & c->cr4_host_owned);
-	out->cr3 = vmread(VMCS_GUEST_CR3);
+	struct vmx_paging paging;
+	vmx_paging_read(v, &paging);
+	out->cr0 = paging.cr0;
+	out->cr3 = paging.cr3;
+	out->cr4 = paging.cr4;
+	out->efer = paging.efer;
 	out->cr2 = v->cr2;
-	out->efer = vmread(VMCS_GUEST_EFER);
 	out->xcr0 = v->xcr0;
 	for (int i = 0; i < VIRT_SEGMENT_COUNT; i++) {
 		struct virt_segment *seg = &out->segments[i];
