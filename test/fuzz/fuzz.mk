@@ -17,9 +17,11 @@ FUZZ_CFLAGS := -std=gnu11 -g -O1 -Wall -Wextra -Werror -Wshadow -Wmissing-protot
 # Each target: FUZZ_TARGETS += <name>, fuzz_<name>_SOURCES.
 FUZZ_TARGETS := insn
 fuzz_insn_SOURCES := test/fuzz/fuzz_insn.c test/fuzz/insn_format.c \
-	vmkernel/vm/insn_decode.c vmkernel/vm/insn_emulate.c
+	vmkernel/vm/insn_decode.c vmkernel/vm/insn_emulate.c vmkernel/vm/insn_emulate_alu.c \
+	vmkernel/vm/insn_emulate_string.c
 fuzz_insn_HEADERS := test/fuzz/host_alu.h test/fuzz/insn_format.h \
-	vmkernel/vm/insn_decode.h vmkernel/vm/insn_emulate.h
+	vmkernel/vm/insn_decode.h vmkernel/vm/insn_emulate.h vmkernel/vm/insn_emulate_alu.h \
+	vmkernel/vm/insn_emulate_internal.h
 
 define FUZZ_template
 $(BUILD)/fuzz/$(1): $$(fuzz_$(1)_SOURCES) $$(fuzz_$(1)_HEADERS) test/fuzz/fuzz.mk

@@ -1,6 +1,7 @@
 #include "insn_format.h"
 
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdio.h>
 
 static const char *const names64[16] = { "rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi",
@@ -15,8 +16,13 @@ static const char *const names8_high[4] = { "ah", "ch", "dh", "bh" };
 static const char *const segment_names[INSN_SEGMENT_COUNT] = { "es", "cs", "ss", "ds", "fs", "gs" };
 static const char *const mnemonics[INSN_OPERATION_COUNT] = {
 	"add", "or", "adc", "sbb", "and", "sub", "xor", "cmp", "test", "mov",
-	"movzx", "movsx", "xchg", "movs", "stos", "lods",
+	"movzx", "movsx", "xchg", "cmpxchg", "xadd", "inc", "dec", "not", "neg",
+	"rol", "ror", "rcl", "rcr", "shl", "shr", "sar", "bt", "bts", "btr", "btc",
+	"cmov", "set", "push", "pop", "movs", "stos", "lods", "cmps", "scas",
 };
+/* objdump's condition suffixes, by enum insn_condition. */
+static const char *const conditions[16] = { "o", "no", "b", "ae", "e", "ne", "be", "a",
+					    "s", "ns", "p", "np", "l", "ge", "le", "g" };
 
 static const char *register_name(unsigned number, unsigned size, int high_byte)
 {
@@ -53,19 +59,23 @@ static int format_memory(char *out, size_t size, const struct insn *insn,
 static int format_operand(char *out, size_t size, const struct insn *insn, unsigned kind,
 			  int second)
 {
-	/* MOVS: the destination ES:[rDI] first, the source (insn->memory) second. */
-	struct insn_memory_operand movs_destination = {
+	/* MOVS: the destination ES:[rDI] first, the source (insn->memory)
+	 * second; CMPS as objdump shows it: DS:[rSI] (insn->memory), ES:[rDI]. */
+	struct insn_memory_operand es_rdi = {
 		.base = INSN_REG_RDI, .index = INSN_REG_NONE, .scale = 1, .segment = INSN_SEG_ES,
 	};
+	bool shift = insn->operation >= INSN_ROL && insn->operation <= INSN_SAR;
 
 	switch (kind) {
 	case INSN_OPERAND_MEMORY:
-		if (insn->operation == INSN_MOVS && !second)
-			return format_memory(out, size, insn, &movs_destination);
+		if ((insn->operation == INSN_MOVS && !second) || (insn->operation == INSN_CMPS && second))
+			return format_memory(out, size, insn, &es_rdi);
 		return format_memory(out, size, insn, &insn->memory);
 	case INSN_OPERAND_REGISTER:
+		/* A shift's count register is CL. */
 		return snprintf(out, size, "%s",
-				register_name(insn->reg.number, insn->operand_size, insn->reg.high_byte));
+				register_name(insn->reg.number, shift ? 1 : insn->operand_size,
+					      insn->reg.high_byte));
 	case INSN_OPERAND_IMMEDIATE:
 		return snprintf(out, size, "i%" PRIx64, insn->immediate & mask_of(insn->operand_size));
 	default:
@@ -73,17 +83,30 @@ static int format_operand(char *out, size_t size, const struct insn *insn, unsig
 	}
 }
 
+/* The operands objdump shows: the stack and absent ones are left out. */
+static bool shown(unsigned kind)
+{
+	return kind == INSN_OPERAND_MEMORY || kind == INSN_OPERAND_REGISTER ||
+	       kind == INSN_OPERAND_IMMEDIATE;
+}
+
 const char *insn_format(const struct insn *insn, char *buffer, size_t size)
 {
-	char first[96], second[96];
-	const char *mnemonic = insn->operation < INSN_OPERATION_COUNT ? mnemonics[insn->operation] : "?";
+	char first[96] = "", second[96] = "", mnemonic[16];
+	const char *name = insn->operation < INSN_OPERATION_COUNT ? mnemonics[insn->operation] : "?";
 
 	if (insn->operation == INSN_MOVSX && !insn->two_byte)
-		mnemonic = "movsxd";
-	format_operand(first, sizeof(first), insn, insn->destination, 0);
-	format_operand(second, sizeof(second), insn, insn->source, 1);
-	snprintf(buffer, size, "len=%u op=%s lock=%d rep=%d osz=%u asz=%u ops=%s|%s", insn->length,
-		 mnemonic, insn->lock, insn->rep != INSN_REP_NONE, insn->operand_size,
-		 insn->address_size, first, second);
+		name = "movsxd";
+	if (insn->operation == INSN_CMOV || insn->operation == INSN_SET)
+		snprintf(mnemonic, sizeof(mnemonic), "%s%s", name, conditions[insn->condition & 15]);
+	else
+		snprintf(mnemonic, sizeof(mnemonic), "%s", name);
+	if (shown(insn->destination))
+		format_operand(first, sizeof(first), insn, insn->destination, 0);
+	if (shown(insn->source))
+		format_operand(second, sizeof(second), insn, insn->source, 1);
+	snprintf(buffer, size, "len=%u op=%s lock=%d rep=%u osz=%u asz=%u ops=%s%s%s", insn->length,
+		 mnemonic, insn->lock, insn->rep, insn->operand_size, insn->address_size, first,
+		 first[0] && second[0] ? "|" : "", second);
 	return buffer;
 }

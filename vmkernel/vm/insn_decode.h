@@ -9,16 +9,27 @@
  *   MOVZX    0F B6 0F B7    MOVSX 0F BE 0F BF    MOVSXD 63 (64-bit mode, not with 66)
  *   ALU      ADD OR ADC SBB AND SUB XOR CMP: 00-3B forms x0-x3, 80-83 /digit
  *   TEST     84 85, F6/0 F7/0     XCHG 86 87
- *   string   MOVS A4 A5, STOS AA AB, LODS AC AD, with REP (F3; F2 acts alike)
+ *   CMPXCHG  0F B0 0F B1          XADD 0F C0 0F C1
+ *   unary    INC FE/0 FF/0, DEC FE/1 FF/1, NOT F6/2 F7/2, NEG F6/3 F7/3
+ *   shifts   ROL ROR RCL RCR SHL SHR SAR: C0 C1 (imm8), D0 D1 (by 1), D2 D3
+ *            (by CL), ModRM.reg selecting (/6 is SHL, as on the hardware)
+ *   bits     BT BTS BTR BTC: 0F A3 AB B3 BB (bit offset in a register),
+ *            0F BA /4-/7 (imm8)
+ *   CMOVcc   0F 40-4F (memory source)     SETcc 0F 90-9F (memory destination)
+ *   stack    PUSH FF/6, POP 8F/0 (the memory operand; the stack is implied)
+ *   string   MOVS A4 A5, STOS AA AB, LODS AC AD, with REP (F3; F2 acts
+ *            alike); CMPS A6 A7, SCAS AE AF with REPE (F3) or REPNE (F2)
  * Everything else, register-only forms (ModRM.mod = 3) included, is -EINVAL:
  * the caller injects #UD or stops the VM.
  *
  * Prefixes: any number of legacy prefixes (the last of a group wins), then in
  * 64-bit mode an optional REX (one followed by a legacy prefix or another REX
- * is ignored, as the hardware does). LOCK is accepted only where the hardware accepts it:
- * on ALU ops other than CMP and on XCHG, with a memory destination. F2/F3 on
- * a non-string one-byte opcode are the XACQUIRE/XRELEASE hints and ignored;
- * on 0F opcodes they select other instructions and are refused.
+ * is ignored, as the hardware does). LOCK is accepted only where the hardware
+ * accepts it: with a memory destination on ADD OR ADC SBB AND SUB XOR, XCHG,
+ * CMPXCHG, XADD, INC, DEC, NOT, NEG, BTS, BTR and BTC. F2/F3 on a non-string
+ * one-byte opcode are the XACQUIRE/XRELEASE hints and ignored; on 0F opcodes
+ * they select other instructions and are refused, except as those hints on a
+ * LOCKed instruction.
  */
 #ifndef KAPSEL_VM_INSN_DECODE_H
 #define KAPSEL_VM_INSN_DECODE_H
@@ -40,15 +51,28 @@ enum insn_mode insn_mode_of(bool efer_lma, bool cs_long, bool cs_default_32);
 enum insn_operation {
 	INSN_ADD, INSN_OR, INSN_ADC, INSN_SBB, INSN_AND, INSN_SUB, INSN_XOR, INSN_CMP,
 	INSN_TEST, INSN_MOV, INSN_MOVZX, INSN_MOVSX, INSN_XCHG,
-	INSN_MOVS, INSN_STOS, INSN_LODS,
+	INSN_CMPXCHG, INSN_XADD,
+	INSN_INC, INSN_DEC, INSN_NOT, INSN_NEG,
+	INSN_ROL, INSN_ROR, INSN_RCL, INSN_RCR, INSN_SHL, INSN_SHR, INSN_SAR,
+	INSN_BT, INSN_BTS, INSN_BTR, INSN_BTC,
+	INSN_CMOV, INSN_SET,
+	INSN_PUSH, INSN_POP,
+	/* The string operations come last: insn_is_string() is operation >= INSN_MOVS. */
+	INSN_MOVS, INSN_STOS, INSN_LODS, INSN_CMPS, INSN_SCAS,
 	INSN_OPERATION_COUNT
 };
+
+static inline bool insn_is_string(unsigned operation)
+{
+	return operation >= INSN_MOVS && operation < INSN_OPERATION_COUNT;
+}
 
 enum insn_operand_kind {
 	INSN_OPERAND_NONE,
 	INSN_OPERAND_MEMORY,
 	INSN_OPERAND_REGISTER,
 	INSN_OPERAND_IMMEDIATE,
+	INSN_OPERAND_STACK, /* PUSH's destination, POP's source: SS:[rSP] */
 };
 
 /* Segment registers in the encoding's Sreg order (= enum virt_segment_id). */
@@ -69,12 +93,20 @@ enum insn_segment {
 
 #define INSN_NO_SEGMENT_OVERRIDE 0xff
 
+/* On CMPS and SCAS F3 is REPE/REPZ and F2 REPNE/REPNZ; elsewhere both are REP. */
 enum insn_rep { INSN_REP_NONE, INSN_REP_F3, INSN_REP_F2 };
+
+/* Condition codes (CMOVcc, SETcc) in the encoding's order: opcode bits 3:0. */
+enum insn_condition {
+	INSN_CC_O, INSN_CC_NO, INSN_CC_B, INSN_CC_AE, INSN_CC_E, INSN_CC_NE, INSN_CC_BE, INSN_CC_A,
+	INSN_CC_S, INSN_CC_NS, INSN_CC_P, INSN_CC_NP, INSN_CC_L, INSN_CC_GE, INSN_CC_LE, INSN_CC_G,
+};
 
 /*
  * Effective address = (base + index * scale + displacement) truncated to the
- * address size. For string instructions base is RSI (source, MOVS and LODS)
- * or RDI (STOS); MOVS's destination is always ES:[rDI].
+ * address size. For string instructions base is RSI (MOVS's and CMPS's
+ * source, LODS) or RDI (STOS, SCAS); MOVS's destination and CMPS's second
+ * operand are always ES:[rDI], STOS's and SCAS's too (no override).
  */
 struct insn_memory_operand {
 	uint8_t base;          /* a GPR, INSN_REG_NONE or INSN_REG_RIP */
@@ -99,6 +131,7 @@ struct insn {
 	uint8_t memory_size;  /* bytes of the memory access (each string element) */
 	uint8_t address_size; /* 2 4 8 */
 	uint8_t rep;          /* enum insn_rep; string operations only */
+	uint8_t condition;    /* enum insn_condition; CMOVcc and SETcc only */
 	bool lock;
 	uint8_t segment_override; /* the last one (64-bit mode: FS GS only), or INSN_NO_SEGMENT_OVERRIDE */
 	uint8_t rex;              /* the REX prefix in effect, 0 when none */
@@ -109,8 +142,12 @@ struct insn {
 	bool has_sib;
 	uint8_t sib;
 	struct insn_memory_operand memory;
-	struct insn_register_operand reg; /* when source or destination is a register */
-	uint64_t immediate;               /* sign-extended to 64 bits */
+	/* When source or destination is a register; for shifts by CL, CL
+	 * (register 1, read as a byte whatever operand_size says). */
+	struct insn_register_operand reg;
+	/* Sign-extended to 64 bits; shift counts and bit offsets zero-extended
+	 * (imm8), 1 for the shifts by 1. */
+	uint64_t immediate;
 };
 
 /*
