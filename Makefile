@@ -80,7 +80,7 @@ clean:
 
 # The test-guest suite as one bootable ISO: every guest a boot-time VM,
 # powering off with "guests: <N> passed, <M> failed" (test/emu/tests.sh).
-TEST_ISO_GUESTS := $(GUEST_NAMES)
+TEST_ISO_GUESTS := $(filter-out demo,$(GUEST_NAMES))
 .PHONY: test-iso
 test-iso: $(BUILD)/kapsel-test.iso
 $(BUILD)/kapsel-test.iso: $(BUILD)/vmkernel.elf $(BUILD)/kapsel.efi $(GUEST_ELFS) scripts/mkiso

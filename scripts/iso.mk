@@ -4,7 +4,11 @@
 # ISO_FLAGS='--module "build/sc/vmlinuz sc-kernel"'.
 
 ISO_CMDLINE ?=
-ISO_FLAGS ?=
+# Two demo VMs, so `make run` shows Kapsel running guests: their output
+# appears on the console as "vm demo1: ...". ISO_FLAGS= builds a bare ISO.
+ISO_DEMO_GUEST := $(BUILD)/guests/demo.elf
+ISO_FLAGS ?= --vm 'name=demo1 kernel=$(ISO_DEMO_GUEST) mem=32M' \
+	--vm 'name=demo2 kernel=$(ISO_DEMO_GUEST) mem=64M'
 
 # Rebuilt when the command line or flags change, not only the inputs.
 $(BUILD)/iso-options: FORCE
@@ -13,7 +17,7 @@ $(BUILD)/iso-options: FORCE
 		printf '%s\n' '$(subst ','\'',$(ISO_CMDLINE) $(ISO_FLAGS))' > $@
 
 $(BUILD)/kapsel.iso: $(BUILD)/vmkernel.elf $(BUILD)/kapsel.efi scripts/mkiso \
-		boot/grub/grub.cfg.in $(BUILD)/iso-options
+		boot/grub/grub.cfg.in $(BUILD)/iso-options $(ISO_DEMO_GUEST)
 	scripts/mkiso -o $@.tmp --kernel $(BUILD)/vmkernel.elf --efi $(BUILD)/kapsel.efi \
 		--cmdline '$(subst ','\'',$(ISO_CMDLINE))' $(ISO_FLAGS)
 	mv $@.tmp $@

@@ -16,7 +16,7 @@ GUEST_OBJCOPY := $(or $(OBJCOPY),objcopy)
 
 # Guests by the mode their C code runs in (all start as multiboot1 ELF32).
 GUESTS_32 := cpuid portio mmio32 mmio_rmw hlt_timer realmode pmode32 smp2 \
-	ept_isolation triple_fault
+	ept_isolation triple_fault demo
 GUESTS_64 := mmio64 msr inject long64 hypercall bench
 GUEST_NAMES := $(GUESTS_32) $(GUESTS_64)
 GUEST_ELFS := $(patsubst %,$(GUEST_BUILD)/%.elf,$(GUEST_NAMES))
