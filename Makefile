@@ -83,13 +83,13 @@ clean:
 TEST_ISO_GUESTS := $(filter-out demo,$(GUEST_NAMES))
 .PHONY: test-iso
 test-iso: $(BUILD)/kapsel-test.iso
-$(BUILD)/kapsel-test.iso: $(BUILD)/vmkernel.elf $(BUILD)/kapsel.efi $(GUEST_ELFS) scripts/mkiso
+$(BUILD)/kapsel-test.iso: $(BUILD)/vmkernel.elf $(BUILD)/kapsel.efi $(GUEST_ELFS) scripts/mkiso Makefile
 	scripts/mkiso -o $@ --kernel $(BUILD)/vmkernel.elf --efi $(BUILD)/kapsel.efi --timeout 0 \
 		--poweroff-when-done \
 		$(foreach g,$(TEST_ISO_GUESTS),--vm 'name=$(g) kernel=$(BUILD)/guests/$(g).elf mem=32M testdev=on$(if $(filter smp2,$(g)), cpus=2)')
 # Bochs 2.7 panics on a triple fault inside an SVM guest instead of taking
 # the SHUTDOWN intercept: the Bochs SVM run uses a suite without that guest.
-$(BUILD)/kapsel-test-no-triple-fault.iso: $(BUILD)/vmkernel.elf $(BUILD)/kapsel.efi $(GUEST_ELFS) scripts/mkiso
+$(BUILD)/kapsel-test-no-triple-fault.iso: $(BUILD)/vmkernel.elf $(BUILD)/kapsel.efi $(GUEST_ELFS) scripts/mkiso Makefile
 	scripts/mkiso -o $@ --kernel $(BUILD)/vmkernel.elf --efi $(BUILD)/kapsel.efi --timeout 0 \
 		--poweroff-when-done \
 		$(foreach g,$(filter-out triple_fault,$(TEST_ISO_GUESTS)),--vm 'name=$(g) kernel=$(BUILD)/guests/$(g).elf mem=32M testdev=on$(if $(filter smp2,$(g)), cpus=2)')

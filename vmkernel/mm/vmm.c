@@ -81,7 +81,9 @@ void vmm_install_on_cpu(void)
 	if (cpu_features.nx)
 		wrmsr(MSR_EFER, rdmsr(MSR_EFER) | EFER_NXE);
 	wrmsr(MSR_PAT, PAT_VALUE);
-	write_cr0(read_cr0() | CR0_WP);
+	/* Caches on: APs come out of INIT with CD and NW set, and some
+	 * firmware leaves them so on the BSP. */
+	write_cr0((read_cr0() | CR0_WP) & ~(CR0_CD | CR0_NW));
 	write_cr3(kernel_root);
 	/* OSFXSR/OSXMMEXCPT: guests' SSE state is saved with FXSAVE. */
 	write_cr4(read_cr4() | CR4_PGE | CR4_OSFXSR | CR4_OSXMMEXCPT);
