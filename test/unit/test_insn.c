@@ -183,6 +183,124 @@ static const struct decode_case decode_cases[] = {
 	{ 16, "3e 8b 02", "len=3 op=mov lock=0 rep=0 osz=2 asz=2 ops=ax|m2:ds:bp+si*1+0" },
 	{ 16, "26 89 1d", "len=3 op=mov lock=0 rep=0 osz=2 asz=2 ops=m2:es:di+-*1+0|bx" },
 	{ 16, "83 0f 80", "len=3 op=or lock=0 rep=0 osz=2 asz=2 ops=m2:ds:bx+-*1+0|iff80" },
+	/* Read-modify-write and the rest beyond moves and ALU operations. */
+	{ 64, "0f b1 00", "len=3 op=cmpxchg lock=0 rep=0 osz=4 asz=8 ops=m4:ds:rax+-*1+0|eax" },
+	{ 64, "f0 0f b1 53 40", "len=5 op=cmpxchg lock=1 rep=0 osz=4 asz=8 ops=m4:ds:rbx+-*1+40|edx" },
+	{ 64, "f0 48 0f b1 0b", "len=5 op=cmpxchg lock=1 rep=0 osz=8 asz=8 ops=m8:ds:rbx+-*1+0|rcx" },
+	{ 64, "66 0f b1 0b", "len=4 op=cmpxchg lock=0 rep=0 osz=2 asz=8 ops=m2:ds:rbx+-*1+0|cx" },
+	{ 64, "0f b0 20", "len=3 op=cmpxchg lock=0 rep=0 osz=1 asz=8 ops=m1:ds:rax+-*1+0|ah" },
+	{ 64, "40 0f b0 20", "len=4 op=cmpxchg lock=0 rep=0 osz=1 asz=8 ops=m1:ds:rax+-*1+0|spl" },
+	{ 64, "f2 f0 0f b1 00", "len=5 op=cmpxchg lock=1 rep=0 osz=4 asz=8 ops=m4:ds:rax+-*1+0|eax" },
+	{ 64, "f3 f0 0f c1 00", "len=5 op=xadd lock=1 rep=0 osz=4 asz=8 ops=m4:ds:rax+-*1+0|eax" },
+	{ 64, "0f c1 00", "len=3 op=xadd lock=0 rep=0 osz=4 asz=8 ops=m4:ds:rax+-*1+0|eax" },
+	{ 64, "f0 4c 0f c1 43 08", "len=6 op=xadd lock=1 rep=0 osz=8 asz=8 ops=m8:ds:rbx+-*1+8|r8" },
+	{ 64, "0f c0 20", "len=3 op=xadd lock=0 rep=0 osz=1 asz=8 ops=m1:ds:rax+-*1+0|ah" },
+	{ 64, "fe 00", "len=2 op=inc lock=0 rep=0 osz=1 asz=8 ops=m1:ds:rax+-*1+0" },
+	{ 64, "fe 08", "len=2 op=dec lock=0 rep=0 osz=1 asz=8 ops=m1:ds:rax+-*1+0" },
+	{ 64, "ff 00", "len=2 op=inc lock=0 rep=0 osz=4 asz=8 ops=m4:ds:rax+-*1+0" },
+	{ 64, "f0 ff 08", "len=3 op=dec lock=1 rep=0 osz=4 asz=8 ops=m4:ds:rax+-*1+0" },
+	{ 64, "48 ff 00", "len=3 op=inc lock=0 rep=0 osz=8 asz=8 ops=m8:ds:rax+-*1+0" },
+	{ 64, "66 ff 00", "len=3 op=inc lock=0 rep=0 osz=2 asz=8 ops=m2:ds:rax+-*1+0" },
+	{ 64, "f6 10", "len=2 op=not lock=0 rep=0 osz=1 asz=8 ops=m1:ds:rax+-*1+0" },
+	{ 64, "f0 f7 10", "len=3 op=not lock=1 rep=0 osz=4 asz=8 ops=m4:ds:rax+-*1+0" },
+	{ 64, "f7 18", "len=2 op=neg lock=0 rep=0 osz=4 asz=8 ops=m4:ds:rax+-*1+0" },
+	{ 64, "f0 48 f7 18", "len=4 op=neg lock=1 rep=0 osz=8 asz=8 ops=m8:ds:rax+-*1+0" },
+	{ 64, "f6 1b", "len=2 op=neg lock=0 rep=0 osz=1 asz=8 ops=m1:ds:rbx+-*1+0" },
+	{ 64, "d0 00", "len=2 op=rol lock=0 rep=0 osz=1 asz=8 ops=m1:ds:rax+-*1+0|i1" },
+	{ 64, "d1 20", "len=2 op=shl lock=0 rep=0 osz=4 asz=8 ops=m4:ds:rax+-*1+0|i1" },
+	{ 64, "48 d1 38", "len=3 op=sar lock=0 rep=0 osz=8 asz=8 ops=m8:ds:rax+-*1+0|i1" },
+	{ 64, "d2 08", "len=2 op=ror lock=0 rep=0 osz=1 asz=8 ops=m1:ds:rax+-*1+0|cl" },
+	{ 64, "d3 10", "len=2 op=rcl lock=0 rep=0 osz=4 asz=8 ops=m4:ds:rax+-*1+0|cl" },
+	{ 64, "66 d3 18", "len=3 op=rcr lock=0 rep=0 osz=2 asz=8 ops=m2:ds:rax+-*1+0|cl" },
+	{ 64, "d3 28", "len=2 op=shr lock=0 rep=0 osz=4 asz=8 ops=m4:ds:rax+-*1+0|cl" },
+	{ 64, "d3 30", "len=2 op=shl lock=0 rep=0 osz=4 asz=8 ops=m4:ds:rax+-*1+0|cl" },
+	{ 64, "c0 20 ff", "len=3 op=shl lock=0 rep=0 osz=1 asz=8 ops=m1:ds:rax+-*1+0|iff" },
+	{ 64, "c1 20 04", "len=3 op=shl lock=0 rep=0 osz=4 asz=8 ops=m4:ds:rax+-*1+0|i4" },
+	{ 64, "48 c1 38 3f", "len=4 op=sar lock=0 rep=0 osz=8 asz=8 ops=m8:ds:rax+-*1+0|i3f" },
+	{ 64, "0f a3 00", "len=3 op=bt lock=0 rep=0 osz=4 asz=8 ops=m4:ds:rax+-*1+0|eax" },
+	{ 64, "f0 0f ab 08", "len=4 op=bts lock=1 rep=0 osz=4 asz=8 ops=m4:ds:rax+-*1+0|ecx" },
+	{ 64, "66 0f b3 00", "len=4 op=btr lock=0 rep=0 osz=2 asz=8 ops=m2:ds:rax+-*1+0|ax" },
+	{ 64, "48 0f bb 00", "len=4 op=btc lock=0 rep=0 osz=8 asz=8 ops=m8:ds:rax+-*1+0|rax" },
+	{ 64, "4c 0f a3 00", "len=4 op=bt lock=0 rep=0 osz=8 asz=8 ops=m8:ds:rax+-*1+0|r8" },
+	{ 64, "0f ba 20 ff", "len=4 op=bt lock=0 rep=0 osz=4 asz=8 ops=m4:ds:rax+-*1+0|iff" },
+	{ 64, "f0 0f ba 28 1f", "len=5 op=bts lock=1 rep=0 osz=4 asz=8 ops=m4:ds:rax+-*1+0|i1f" },
+	{ 64, "0f ba 30 05", "len=4 op=btr lock=0 rep=0 osz=4 asz=8 ops=m4:ds:rax+-*1+0|i5" },
+	{ 64, "48 0f ba 38 3f", "len=5 op=btc lock=0 rep=0 osz=8 asz=8 ops=m8:ds:rax+-*1+0|i3f" },
+	{ 64, "0f 40 00", "len=3 op=cmovo lock=0 rep=0 osz=4 asz=8 ops=eax|m4:ds:rax+-*1+0" },
+	{ 64, "0f 44 46 24", "len=4 op=cmove lock=0 rep=0 osz=4 asz=8 ops=eax|m4:ds:rsi+-*1+24" },
+	{ 64, "48 0f 4f 00", "len=4 op=cmovg lock=0 rep=0 osz=8 asz=8 ops=rax|m8:ds:rax+-*1+0" },
+	{ 64, "66 0f 42 00", "len=4 op=cmovb lock=0 rep=0 osz=2 asz=8 ops=ax|m2:ds:rax+-*1+0" },
+	{ 64, "4c 0f 4c 00", "len=4 op=cmovl lock=0 rep=0 osz=8 asz=8 ops=r8|m8:ds:rax+-*1+0" },
+	{ 64, "0f 90 00", "len=3 op=seto lock=0 rep=0 osz=1 asz=8 ops=m1:ds:rax+-*1+0" },
+	{ 64, "0f 94 46 54", "len=4 op=sete lock=0 rep=0 osz=1 asz=8 ops=m1:ds:rsi+-*1+54" },
+	{ 64, "0f 9f 00", "len=3 op=setg lock=0 rep=0 osz=1 asz=8 ops=m1:ds:rax+-*1+0" },
+	{ 64, "0f 94 38", "len=3 op=sete lock=0 rep=0 osz=1 asz=8 ops=m1:ds:rax+-*1+0" },
+	{ 64, "66 0f 95 00", "len=4 op=setne lock=0 rep=0 osz=1 asz=8 ops=m1:ds:rax+-*1+0" },
+	{ 64, "41 0f 92 00", "len=4 op=setb lock=0 rep=0 osz=1 asz=8 ops=m1:ds:r8+-*1+0" },
+	{ 64, "ff 30", "len=2 op=push lock=0 rep=0 osz=8 asz=8 ops=m8:ds:rax+-*1+0" },
+	{ 64, "66 ff 30", "len=3 op=push lock=0 rep=0 osz=2 asz=8 ops=m2:ds:rax+-*1+0" },
+	{ 64, "48 ff 30", "len=3 op=push lock=0 rep=0 osz=8 asz=8 ops=m8:ds:rax+-*1+0" },
+	{ 64, "66 48 ff 30", "len=4 op=push lock=0 rep=0 osz=8 asz=8 ops=m8:ds:rax+-*1+0" },
+	{ 64, "66 48 8f 00", "len=4 op=pop lock=0 rep=0 osz=8 asz=8 ops=m8:ds:rax+-*1+0" },
+	{ 64, "ff 74 24 08", "len=4 op=push lock=0 rep=0 osz=8 asz=8 ops=m8:ss:rsp+-*1+8" },
+	{ 64, "8f 00", "len=2 op=pop lock=0 rep=0 osz=8 asz=8 ops=m8:ds:rax+-*1+0" },
+	{ 64, "66 8f 00", "len=3 op=pop lock=0 rep=0 osz=2 asz=8 ops=m2:ds:rax+-*1+0" },
+	{ 64, "8f 44 24 08", "len=4 op=pop lock=0 rep=0 osz=8 asz=8 ops=m8:ss:rsp+-*1+8" },
+	{ 64, "41 8f 00", "len=3 op=pop lock=0 rep=0 osz=8 asz=8 ops=m8:ds:r8+-*1+0" },
+	{ 64, "a6", "len=1 op=cmps lock=0 rep=0 osz=1 asz=8 ops=m1:ds:rsi+-*1+0|m1:es:rdi+-*1+0" },
+	{ 64, "a7", "len=1 op=cmps lock=0 rep=0 osz=4 asz=8 ops=m4:ds:rsi+-*1+0|m4:es:rdi+-*1+0" },
+	{ 64, "48 a7", "len=2 op=cmps lock=0 rep=0 osz=8 asz=8 ops=m8:ds:rsi+-*1+0|m8:es:rdi+-*1+0" },
+	{ 64, "66 a7", "len=2 op=cmps lock=0 rep=0 osz=2 asz=8 ops=m2:ds:rsi+-*1+0|m2:es:rdi+-*1+0" },
+	{ 64, "f3 a6", "len=2 op=cmps lock=0 rep=1 osz=1 asz=8 ops=m1:ds:rsi+-*1+0|m1:es:rdi+-*1+0" },
+	{ 64, "f2 a7", "len=2 op=cmps lock=0 rep=2 osz=4 asz=8 ops=m4:ds:rsi+-*1+0|m4:es:rdi+-*1+0" },
+	{ 64, "64 a7", "len=2 op=cmps lock=0 rep=0 osz=4 asz=8 ops=m4:fs:rsi+-*1+0|m4:es:rdi+-*1+0" },
+	{ 64, "67 f3 a7", "len=3 op=cmps lock=0 rep=1 osz=4 asz=4 ops=m4:ds:esi+-*1+0|m4:es:edi+-*1+0" },
+	{ 64, "ae", "len=1 op=scas lock=0 rep=0 osz=1 asz=8 ops=al|m1:es:rdi+-*1+0" },
+	{ 64, "af", "len=1 op=scas lock=0 rep=0 osz=4 asz=8 ops=eax|m4:es:rdi+-*1+0" },
+	{ 64, "48 af", "len=2 op=scas lock=0 rep=0 osz=8 asz=8 ops=rax|m8:es:rdi+-*1+0" },
+	{ 64, "f3 ae", "len=2 op=scas lock=0 rep=1 osz=1 asz=8 ops=al|m1:es:rdi+-*1+0" },
+	{ 64, "f2 af", "len=2 op=scas lock=0 rep=2 osz=4 asz=8 ops=eax|m4:es:rdi+-*1+0" },
+	{ 64, "26 af", "len=2 op=scas lock=0 rep=0 osz=4 asz=8 ops=eax|m4:es:rdi+-*1+0" },
+	{ 64, "67 f2 ae", "len=3 op=scas lock=0 rep=2 osz=1 asz=4 ops=al|m1:es:edi+-*1+0" },
+	{ 32, "f0 0f b1 53 40", "len=5 op=cmpxchg lock=1 rep=0 osz=4 asz=4 ops=m4:ds:ebx+-*1+40|edx" },
+	{ 32, "f0 0f c1 43 40", "len=5 op=xadd lock=1 rep=0 osz=4 asz=4 ops=m4:ds:ebx+-*1+40|eax" },
+	{ 32, "ff 43 0c", "len=3 op=inc lock=0 rep=0 osz=4 asz=4 ops=m4:ds:ebx+-*1+c" },
+	{ 32, "ff 4b 0c", "len=3 op=dec lock=0 rep=0 osz=4 asz=4 ops=m4:ds:ebx+-*1+c" },
+	{ 32, "f7 53 0c", "len=3 op=not lock=0 rep=0 osz=4 asz=4 ops=m4:ds:ebx+-*1+c" },
+	{ 32, "f7 5b 10", "len=3 op=neg lock=0 rep=0 osz=4 asz=4 ops=m4:ds:ebx+-*1+10" },
+	{ 32, "c1 63 18 04", "len=4 op=shl lock=0 rep=0 osz=4 asz=4 ops=m4:ds:ebx+-*1+18|i4" },
+	{ 32, "0f ba 63 24 07", "len=5 op=bt lock=0 rep=0 osz=4 asz=4 ops=m4:ds:ebx+-*1+24|i7" },
+	{ 32, "0f 44 46 24", "len=4 op=cmove lock=0 rep=0 osz=4 asz=4 ops=eax|m4:ds:esi+-*1+24" },
+	{ 32, "0f ba 6e 50 1f", "len=5 op=bts lock=0 rep=0 osz=4 asz=4 ops=m4:ds:esi+-*1+50|i1f" },
+	{ 32, "0f ba 7e 50 00", "len=5 op=btc lock=0 rep=0 osz=4 asz=4 ops=m4:ds:esi+-*1+50|i0" },
+	{ 32, "0f ba 76 50 1f", "len=5 op=btr lock=0 rep=0 osz=4 asz=4 ops=m4:ds:esi+-*1+50|i1f" },
+	{ 32, "0f 94 46 54", "len=4 op=sete lock=0 rep=0 osz=1 asz=4 ops=m1:ds:esi+-*1+54" },
+	{ 32, "ff 76 60", "len=3 op=push lock=0 rep=0 osz=4 asz=4 ops=m4:ds:esi+-*1+60" },
+	{ 32, "8f 46 64", "len=3 op=pop lock=0 rep=0 osz=4 asz=4 ops=m4:ds:esi+-*1+64" },
+	{ 32, "f3 a7", "len=2 op=cmps lock=0 rep=1 osz=4 asz=4 ops=m4:ds:esi+-*1+0|m4:es:edi+-*1+0" },
+	{ 32, "f2 af", "len=2 op=scas lock=0 rep=2 osz=4 asz=4 ops=eax|m4:es:edi+-*1+0" },
+	{ 32, "66 ff 30", "len=3 op=push lock=0 rep=0 osz=2 asz=4 ops=m2:ds:eax+-*1+0" },
+	{ 32, "66 8f 00", "len=3 op=pop lock=0 rep=0 osz=2 asz=4 ops=m2:ds:eax+-*1+0" },
+	{ 32, "8f 04 24", "len=3 op=pop lock=0 rep=0 osz=4 asz=4 ops=m4:ss:esp+-*1+0" },
+	{ 32, "66 0f a3 00", "len=4 op=bt lock=0 rep=0 osz=2 asz=4 ops=m2:ds:eax+-*1+0|ax" },
+	{ 32, "0f a3 44 24 04", "len=5 op=bt lock=0 rep=0 osz=4 asz=4 ops=m4:ss:esp+-*1+4|eax" },
+	{ 32, "fe 00", "len=2 op=inc lock=0 rep=0 osz=1 asz=4 ops=m1:ds:eax+-*1+0" },
+	{ 32, "d3 20", "len=2 op=shl lock=0 rep=0 osz=4 asz=4 ops=m4:ds:eax+-*1+0|cl" },
+	{ 32, "0f b0 24 24", "len=4 op=cmpxchg lock=0 rep=0 osz=1 asz=4 ops=m1:ss:esp+-*1+0|ah" },
+	{ 32, "f3 a6", "len=2 op=cmps lock=0 rep=1 osz=1 asz=4 ops=m1:ds:esi+-*1+0|m1:es:edi+-*1+0" },
+	{ 16, "ff 30", "len=2 op=push lock=0 rep=0 osz=2 asz=2 ops=m2:ds:bx+si*1+0" },
+	{ 16, "66 ff 30", "len=3 op=push lock=0 rep=0 osz=4 asz=2 ops=m4:ds:bx+si*1+0" },
+	{ 16, "8f 06 34 12", "len=4 op=pop lock=0 rep=0 osz=2 asz=2 ops=m2:ds:-+-*1+1234" },
+	{ 16, "0f b1 07", "len=3 op=cmpxchg lock=0 rep=0 osz=2 asz=2 ops=m2:ds:bx+-*1+0|ax" },
+	{ 16, "66 0f b1 07", "len=4 op=cmpxchg lock=0 rep=0 osz=4 asz=2 ops=m4:ds:bx+-*1+0|eax" },
+	{ 16, "ff 07", "len=2 op=inc lock=0 rep=0 osz=2 asz=2 ops=m2:ds:bx+-*1+0" },
+	{ 16, "0f a3 07", "len=3 op=bt lock=0 rep=0 osz=2 asz=2 ops=m2:ds:bx+-*1+0|ax" },
+	{ 16, "0f 4f 07", "len=3 op=cmovg lock=0 rep=0 osz=2 asz=2 ops=ax|m2:ds:bx+-*1+0" },
+	{ 16, "0f 95 07", "len=3 op=setne lock=0 rep=0 osz=1 asz=2 ops=m1:ds:bx+-*1+0" },
+	{ 16, "f3 a7", "len=2 op=cmps lock=0 rep=1 osz=2 asz=2 ops=m2:ds:si+-*1+0|m2:es:di+-*1+0" },
+	{ 16, "66 f2 af", "len=3 op=scas lock=0 rep=2 osz=4 asz=2 ops=eax|m4:es:di+-*1+0" },
+	{ 16, "67 ae", "len=2 op=scas lock=0 rep=0 osz=1 asz=4 ops=al|m1:es:edi+-*1+0" },
+	{ 16, "d1 27", "len=2 op=shl lock=0 rep=0 osz=2 asz=2 ops=m2:ds:bx+-*1+0|i1" },
 };
 
 UNIT_TEST(decode_table)
@@ -275,6 +393,57 @@ static const struct error_case error_cases[] = {
 	{ 64, "66 63 00", -EINVAL },
 	{ 64, "6c", -EINVAL },                      /* INS */
 	{ 64, "8e 00", -EINVAL },                   /* MOV Sreg */
+	/* LOCK where the hardware raises #UD. */
+	{ 64, "f0 0f a3 00", -EINVAL },             /* BT */
+	{ 64, "f0 0f ba 20 01", -EINVAL },
+	{ 64, "f0 0f 44 00", -EINVAL },             /* CMOVE */
+	{ 64, "f0 0f 94 00", -EINVAL },             /* SETE */
+	{ 64, "f0 ff 30", -EINVAL },                /* PUSH */
+	{ 64, "f0 8f 00", -EINVAL },                /* POP */
+	{ 64, "f0 d1 20", -EINVAL },                /* SHL */
+	{ 64, "f0 c1 00 01", -EINVAL },             /* ROL */
+	{ 64, "f0 a6", -EINVAL },                   /* CMPS */
+	{ 64, "f0 af", -EINVAL },                   /* SCAS */
+	{ 64, "f0 f6 00 01", -EINVAL },             /* TEST */
+	/* F2/F3 0F without LOCK: other instructions or reserved. */
+	{ 64, "f3 0f b1 00", -EINVAL },
+	{ 64, "f2 0f c1 00", -EINVAL },
+	{ 64, "f3 0f a3 00", -EINVAL },
+	{ 64, "f3 0f 44 00", -EINVAL },
+	{ 64, "f2 0f 94 00", -EINVAL },
+	/* Group rows without a memory-operand instruction here. */
+	{ 64, "ff 10", -EINVAL },                   /* CALL */
+	{ 64, "ff 18", -EINVAL },                   /* CALL far */
+	{ 64, "ff 20", -EINVAL },                   /* JMP */
+	{ 64, "ff 28", -EINVAL },                   /* JMP far */
+	{ 64, "ff 38", -EINVAL },
+	{ 64, "fe 10", -EINVAL },
+	{ 64, "8f 08", -EINVAL },                   /* XOP space */
+	{ 64, "0f ba 00 01", -EINVAL },
+	{ 64, "0f ba 18 01", -EINVAL },
+	{ 64, "f6 08 01", -EINVAL },                /* TEST's undocumented alias */
+	{ 64, "f7 20", -EINVAL },                   /* MUL */
+	{ 64, "f7 38", -EINVAL },                   /* IDIV */
+	{ 64, "0f c7 08", -EINVAL },                /* CMPXCHG8B */
+	{ 64, "0f bc 00", -EINVAL },                /* BSF */
+	/* Register forms of the new instructions. */
+	{ 64, "0f b1 c0", -EINVAL },
+	{ 64, "0f c1 c0", -EINVAL },
+	{ 64, "ff c0", -EINVAL },
+	{ 64, "d1 e0", -EINVAL },
+	{ 64, "0f a3 c0", -EINVAL },
+	{ 64, "0f ba e0 05", -EINVAL },
+	{ 64, "0f 44 c0", -EINVAL },
+	{ 64, "0f 94 c0", -EINVAL },
+	{ 64, "ff f0", -EINVAL },                   /* PUSH rax, long form */
+	{ 64, "8f c0", -EINVAL },
+	/* Cut short. */
+	{ 64, "0f ba 20", -EAGAIN },                /* imm8 missing */
+	{ 64, "c1 20", -EAGAIN },
+	{ 64, "0f 44", -EAGAIN },
+	{ 64, "f0 0f", -EAGAIN },
+	{ 64, "ff", -EAGAIN },
+	{ 32, "8f 44 24", -EAGAIN },
 	{ 32, "40", -EINVAL },                      /* INC EAX, not a REX */
 	{ 32, "48 8b 00", -EINVAL },
 	{ 32, "63 00", -EINVAL },                   /* ARPL */
@@ -406,6 +575,72 @@ UNIT_TEST(decode_fields)
 	CHECK_EQ(test_insn_decode_exact(bytes, test_insn_parse_hex("26 a5", bytes, 16), INSN_MODE_32, &insn), 0);
 	CHECK_EQ(insn.memory.segment, INSN_SEG_ES);
 	CHECK_EQ(insn.memory.base, INSN_REG_RSI);
+}
+
+/* Fields of the newer forms the canonical line does not show. */
+UNIT_TEST(decode_fields_of_read_modify_write_forms)
+{
+	struct insn insn;
+	uint8_t bytes[16];
+
+	/* The condition code is the opcode's low nibble. */
+	CHECK_EQ(test_insn_decode_exact(bytes, test_insn_parse_hex("0f 4e 03", bytes, 16), INSN_MODE_64,
+					&insn), 0);
+	CHECK_EQ(insn.condition, INSN_CC_LE);
+	CHECK_EQ(test_insn_decode_exact(bytes, test_insn_parse_hex("0f 93 03", bytes, 16), INSN_MODE_64,
+					&insn), 0);
+	CHECK_EQ(insn.condition, INSN_CC_AE);
+	CHECK_EQ(insn.source, INSN_OPERAND_NONE);
+	CHECK_EQ(insn.reg.number, 0); /* ModRM.reg is ignored: no register operand */
+
+	/* Shift counts: imm8 zero-extended, 1 implied, CL as register 1 (never CH). */
+	CHECK_EQ(test_insn_decode_exact(bytes, test_insn_parse_hex("c0 23 ff", bytes, 16), INSN_MODE_64,
+					&insn), 0);
+	CHECK_EQ(insn.immediate, 0xff);
+	CHECK_EQ(test_insn_decode_exact(bytes, test_insn_parse_hex("d1 23", bytes, 16), INSN_MODE_64,
+					&insn), 0);
+	CHECK_EQ(insn.source, INSN_OPERAND_IMMEDIATE);
+	CHECK_EQ(insn.immediate, 1);
+	CHECK_EQ(test_insn_decode_exact(bytes, test_insn_parse_hex("d2 23", bytes, 16), INSN_MODE_64,
+					&insn), 0);
+	CHECK_EQ(insn.source, INSN_OPERAND_REGISTER);
+	CHECK_EQ(insn.reg.number, INSN_REG_RCX);
+	CHECK_EQ(insn.reg.high_byte, false);
+	/* BT's imm8 is zero-extended too; F6 /0's TEST imm8 as before. */
+	CHECK_EQ(test_insn_decode_exact(bytes, test_insn_parse_hex("0f ba 23 80", bytes, 16),
+					INSN_MODE_64, &insn), 0);
+	CHECK_EQ(insn.immediate, 0x80);
+	CHECK_EQ(test_insn_decode_exact(bytes, test_insn_parse_hex("f7 03 00 00 00 80", bytes, 16),
+					INSN_MODE_64, &insn), 0);
+	CHECK_EQ(insn.operation, INSN_TEST);
+	CHECK_EQ(insn.immediate, 0xffffffff80000000ull);
+
+	/* PUSH and POP: the stack is the other operand. */
+	CHECK_EQ(test_insn_decode_exact(bytes, test_insn_parse_hex("ff 33", bytes, 16), INSN_MODE_64,
+					&insn), 0);
+	CHECK_EQ(insn.destination, INSN_OPERAND_STACK);
+	CHECK_EQ(insn.source, INSN_OPERAND_MEMORY);
+	CHECK_EQ(test_insn_decode_exact(bytes, test_insn_parse_hex("8f 03", bytes, 16), INSN_MODE_32,
+					&insn), 0);
+	CHECK_EQ(insn.destination, INSN_OPERAND_MEMORY);
+	CHECK_EQ(insn.source, INSN_OPERAND_STACK);
+
+	/* XACQUIRE on a LOCKed 0F instruction is a hint: no REP left. */
+	CHECK_EQ(test_insn_decode_exact(bytes, test_insn_parse_hex("f2 f0 0f c1 03", bytes, 16),
+					INSN_MODE_64, &insn), 0);
+	CHECK_EQ(insn.rep, INSN_REP_NONE);
+	CHECK_EQ(insn.lock, true);
+	/* REPE and REPNE stay apart on CMPS and SCAS. */
+	CHECK_EQ(test_insn_decode_exact(bytes, test_insn_parse_hex("f2 a6", bytes, 16), INSN_MODE_64,
+					&insn), 0);
+	CHECK_EQ(insn.rep, INSN_REP_F2);
+	CHECK_EQ(insn.memory.base, INSN_REG_RSI);
+	CHECK_EQ(test_insn_decode_exact(bytes, test_insn_parse_hex("64 f3 af", bytes, 16), INSN_MODE_64,
+					&insn), 0);
+	CHECK_EQ(insn.rep, INSN_REP_F3);
+	CHECK_EQ(insn.memory.base, INSN_REG_RDI);
+	CHECK_EQ(insn.memory.segment, INSN_SEG_ES); /* no override for SCAS */
+	CHECK_EQ(insn.reg.number, INSN_REG_RAX);
 }
 
 UNIT_TEST(mode_of)

@@ -160,33 +160,38 @@ static const struct opcode_entry two_byte_opcodes[256] = {
 	[0xc1] = { INSN_XADD, MEM, REG, 0, OPC_MODRM },
 };
 
+/* A group row: operation and destination; the source and flags come from
+ * the opcode unless given. */
+#define ROW(op, destination) { op, destination, NONE, 0, 0 }
+
 static const struct opcode_entry groups[GROUP_COUNT][8] = {
 	[GROUP_ALU] = {
-		{ INSN_ADD, MEM }, { INSN_OR, MEM }, { INSN_ADC, MEM }, { INSN_SBB, MEM },
-		{ INSN_AND, MEM }, { INSN_SUB, MEM }, { INSN_XOR, MEM }, { INSN_CMP, MEM },
+		ROW(INSN_ADD, MEM), ROW(INSN_OR, MEM), ROW(INSN_ADC, MEM), ROW(INSN_SBB, MEM),
+		ROW(INSN_AND, MEM), ROW(INSN_SUB, MEM), ROW(INSN_XOR, MEM), ROW(INSN_CMP, MEM),
 	},
 	[GROUP_SHIFT] = {
-		{ INSN_ROL, MEM }, { INSN_ROR, MEM }, { INSN_RCL, MEM }, { INSN_RCR, MEM },
-		{ INSN_SHL, MEM }, { INSN_SHR, MEM }, { INSN_SHL, MEM }, { INSN_SAR, MEM },
+		ROW(INSN_ROL, MEM), ROW(INSN_ROR, MEM), ROW(INSN_RCL, MEM), ROW(INSN_RCR, MEM),
+		ROW(INSN_SHL, MEM), ROW(INSN_SHR, MEM), ROW(INSN_SHL, MEM), ROW(INSN_SAR, MEM),
 	},
 	[GROUP_UNARY] = {
 		[0] = { INSN_TEST, MEM, IMM, 0, OPC_IMM_SIZED },
-		[2] = { INSN_NOT, MEM },
-		[3] = { INSN_NEG, MEM },
+		[2] = ROW(INSN_NOT, MEM),
+		[3] = ROW(INSN_NEG, MEM),
 	},
-	[GROUP_INC_DEC] = { [0] = { INSN_INC, MEM }, [1] = { INSN_DEC, MEM } },
+	[GROUP_INC_DEC] = { [0] = ROW(INSN_INC, MEM), [1] = ROW(INSN_DEC, MEM) },
 	[GROUP_INC_PUSH] = {
-		[0] = { INSN_INC, MEM },
-		[1] = { INSN_DEC, MEM },
+		[0] = ROW(INSN_INC, MEM),
+		[1] = ROW(INSN_DEC, MEM),
 		[6] = { INSN_PUSH, STK, MEM, 0, OPC_STACK },
 	},
-	[GROUP_POP] = { [0] = { INSN_POP, MEM } },
+	[GROUP_POP] = { [0] = ROW(INSN_POP, MEM) },
 	[GROUP_BIT] = {
-		[4] = { INSN_BT, MEM }, [5] = { INSN_BTS, MEM }, [6] = { INSN_BTR, MEM },
-		[7] = { INSN_BTC, MEM },
+		[4] = ROW(INSN_BT, MEM), [5] = ROW(INSN_BTS, MEM), [6] = ROW(INSN_BTR, MEM),
+		[7] = ROW(INSN_BTC, MEM),
 	},
 };
 
+#undef ROW
 #undef GROUP
 #undef MEM
 #undef REG
