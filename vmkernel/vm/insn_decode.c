@@ -398,6 +398,58 @@ static int fetch_immediate(struct byte_reader *r, struct insn *insn, uint32_t fl
 	return 0;
 }
 
+/*
+ * The opcode (byte, the first one read; a 0F escape reads the second), the
+ * ModRM byte if it has one, and for a group the row ModRM.reg selects:
+ * *entry says what the instruction is, *reg is ModRM.reg.
+ */
+static int decode_opcode(struct byte_reader *r, enum insn_mode mode, struct insn *insn,
+			 uint8_t byte, struct opcode_entry *entry, uint8_t *reg)
+{
+	int err;
+
+	insn->opcode = byte;
+	*entry = one_byte_opcodes[byte];
+	if (byte == 0x0f) {
+		err = fetch_byte(r, &byte);
+		if (err)
+			return err;
+		insn->two_byte = true;
+		insn->opcode = byte;
+		*entry = two_byte_opcodes[byte];
+	}
+	if (entry->destination == INSN_OPERAND_NONE && entry->group == GROUP_NONE)
+		return -EINVAL;
+	if ((entry->flags & OPC_NOT_64) && mode == INSN_MODE_64)
+		return -EINVAL;
+	if ((entry->flags & OPC_ONLY_64) && mode != INSN_MODE_64)
+		return -EINVAL;
+	if (!(entry->flags & OPC_MODRM))
+		return 0;
+
+	err = fetch_byte(r, &insn->modrm);
+	if (err)
+		return err;
+	insn->has_modrm = true;
+	*reg = (insn->modrm >> 3) & 7;
+	if (insn->modrm >> 6 == 3)
+		return -EINVAL; /* no memory operand: never an MMIO access */
+	if ((entry->flags & OPC_REG_ZERO) && *reg != 0)
+		return -EINVAL;
+	if (entry->group != GROUP_NONE) {
+		const struct opcode_entry *row = &groups[entry->group][*reg];
+
+		if (row->destination == INSN_OPERAND_NONE)
+			return -EINVAL;
+		entry->operation = row->operation;
+		entry->destination = row->destination;
+		if (row->source != INSN_OPERAND_NONE)
+			entry->source = row->source;
+		entry->flags |= row->flags;
+	}
+	return 0;
+}
+
 static int decode(struct byte_reader *r, enum insn_mode mode, struct insn *insn)
 {
 	struct opcode_entry entry;
@@ -432,45 +484,9 @@ static int decode(struct byte_reader *r, enum insn_mode mode, struct insn *insn)
 		insn->rex = 0;
 	}
 opcode:
-	insn->opcode = byte;
-	entry = one_byte_opcodes[byte];
-	if (byte == 0x0f) {
-		err = fetch_byte(r, &byte);
-		if (err)
-			return err;
-		insn->two_byte = true;
-		insn->opcode = byte;
-		entry = two_byte_opcodes[byte];
-	}
-	if (entry.destination == INSN_OPERAND_NONE && entry.group == GROUP_NONE)
-		return -EINVAL;
-	if ((entry.flags & OPC_NOT_64) && mode == INSN_MODE_64)
-		return -EINVAL;
-	if ((entry.flags & OPC_ONLY_64) && mode != INSN_MODE_64)
-		return -EINVAL;
-
-	if (entry.flags & OPC_MODRM) {
-		err = fetch_byte(r, &insn->modrm);
-		if (err)
-			return err;
-		insn->has_modrm = true;
-		reg = (insn->modrm >> 3) & 7;
-		if (insn->modrm >> 6 == 3)
-			return -EINVAL; /* no memory operand: never an MMIO access */
-		if ((entry.flags & OPC_REG_ZERO) && reg != 0)
-			return -EINVAL;
-	}
-	if (entry.group != GROUP_NONE) {
-		const struct opcode_entry *row = &groups[entry.group][reg];
-
-		if (row->destination == INSN_OPERAND_NONE)
-			return -EINVAL;
-		entry.operation = row->operation;
-		entry.destination = row->destination;
-		if (row->source != INSN_OPERAND_NONE)
-			entry.source = row->source;
-		entry.flags |= row->flags;
-	}
+	err = decode_opcode(r, mode, insn, byte, &entry, &reg);
+	if (err)
+		return err;
 
 	insn->mode = mode;
 	insn->operation = entry.operation;
