@@ -163,6 +163,7 @@ struct vm *vm_create(const struct vm_create_params *params, char *error, size_t 
 	vm->id = next_vm_id++;
 	spin_unlock_irqrestore(&vms_lock, flags);
 
+	uint32_t first_cpu = vm_sched_pick_cpu();
 	for (uint32_t i = 0; i < vm->vcpu_count; i++) {
 		struct vcpu *vcpu = kzalloc(sizeof(*vcpu));
 		if (!vcpu) {
@@ -174,7 +175,7 @@ struct vm *vm_create(const struct vm_create_params *params, char *error, size_t 
 		vcpu->vm = vm;
 		vcpu->index = i;
 		vcpu->state = i == 0 ? VCPU_RUNNABLE : VCPU_WAIT_FOR_SIPI;
-		vcpu->host_cpu = vm_sched_pick_cpu();
+		vcpu->host_cpu = (first_cpu + i) % smp_cpu_count();
 		vcpu->arch.host_cpu = vcpu->host_cpu;
 		vcpu->arch.gpa_root = vm->gpa_root;
 		vcpu->arch.tag = vm->id * VM_MAX_VCPUS + i + 1;

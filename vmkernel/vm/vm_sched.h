@@ -14,7 +14,9 @@
 struct vcpu;
 
 void vm_sched_init(void);
-/* The pCPU a new vCPU goes to (round-robin over online CPUs). */
+/* The first pCPU of a new VM (round-robin over online CPUs); its vCPU i
+ * goes to (first + i) mod CPUs, so an SMP guest's vCPUs do not share a
+ * pCPU while there are enough of them. */
 uint32_t vm_sched_pick_cpu(void);
 void vm_sched_add(struct vcpu *vcpu);
 /* Makes pCPU cpu look at its run queue soon (IPI when it is another CPU). */
