@@ -77,22 +77,79 @@ static int gather_images(const struct boot_info *boot, const struct vm_definitio
 	return 0;
 }
 
+/* What a boot-time VM was made from, kept for resets. The images stay in
+ * the boot modules' memory, which the vmkernel never reuses. */
+struct boot_vm {
+	struct vm_definition def;
+	struct guest_image kernel;
+	struct guest_image modules[VMDEF_MAX_MODULES + 1];
+	unsigned module_count;
+};
+
+/* Loads the kernel and modules into (zeroed) guest RAM and makes vCPU 0's
+ * boot state pending; it is loaded on that vCPU's pCPU at its next run. */
+static int load_guest(struct vm *vm, const struct boot_vm *b, char *error, size_t error_size)
+{
+	struct guest_boot_state *state = kzalloc(sizeof(*state));
+	struct vcpu *bsp = vm->vcpus[0];
+	struct guest_memory memory = { .size = vm->ram_size, .gpa_to_host = loader_gpa_to_host, .ctx = vm };
+	int rc = -1;
+
+	if (!state) {
+		snprintf(error, error_size, "out of vmkernel memory");
+		return -1;
+	}
+	if (!guest_load(&memory, &b->kernel, b->def.cmdline, b->modules, b->module_count, state, error,
+			error_size)) {
+		struct virt_sysregs *sysregs = bsp->boot_sysregs ? bsp->boot_sysregs : kzalloc(sizeof(*sysregs));
+		if (sysregs) {
+			memcpy(bsp->arch.gprs, state->gprs, sizeof(bsp->arch.gprs));
+			*sysregs = state->sysregs;
+			bsp->arch.event.pending = false;
+			bsp->boot_sysregs = sysregs;
+			rc = 0;
+		} else {
+			snprintf(error, error_size, "out of vmkernel memory");
+		}
+	}
+	kfree(state);
+	return rc;
+}
+
+/* on_triple_fault = "reset": power-on again with fresh RAM. Runs on vCPU 0's
+ * pCPU; SMP VMs are not reset (their other vCPUs run elsewhere meanwhile). */
+static int reset_boot_vm(struct vm *vm)
+{
+	char error[160];
+
+	if (vm->vcpu_count != 1) {
+		log_warn("vm %s: reset of a VM with several vCPUs is not supported yet\n", vm->name);
+		return -1;
+	}
+	for (uint64_t offset = 0; offset < vm->ram_size; offset += VM_RAM_CHUNK)
+		memset(phys_to_virt(vm->ram_chunks[offset / VM_RAM_CHUNK]), 0, VM_RAM_CHUNK);
+	if (load_guest(vm, vm->reset_opaque, error, sizeof(error))) {
+		log_error("vm %s: reset: %s\n", vm->name, error);
+		return -1;
+	}
+	vm->vcpus[0]->state = VCPU_RUNNABLE;
+	return 0;
+}
+
 static struct vm *start_one(const struct boot_info *boot, const struct boot_module *m,
 			    char *error, size_t error_size)
 {
-	struct vm_definition *def = kzalloc(sizeof(*def));
-	struct guest_boot_state *state = kzalloc(sizeof(*state));
-	struct guest_image kernel, modules[VMDEF_MAX_MODULES + 1];
-	unsigned module_count = 0;
+	struct boot_vm *b = kzalloc(sizeof(*b));
 	struct vm *vm = NULL;
 
-	if (!def || !state) {
+	if (!b) {
 		snprintf(error, error_size, "out of vmkernel memory");
-		goto out;
+		return NULL;
 	}
+	struct vm_definition *def = &b->def;
 	if (vmdef_parse(phys_to_virt(m->phys_start), m->phys_end - m->phys_start, def, error, error_size))
 		goto out;
-	if (gather_images(boot, def, &kernel, modules, &module_count, error, error_size))
+	if (gather_images(boot, def, &b->kernel, b->modules, &b->module_count, error, error_size))
 		goto out;
 	struct vm_create_params params = {
 		.name = def->name,
@@ -110,28 +167,17 @@ static struct vm *start_one(const struct boot_info *boot, const struct boot_modu
 		vm = NULL;
 		goto out;
 	}
-	struct guest_memory memory = { .size = vm->ram_size, .gpa_to_host = loader_gpa_to_host, .ctx = vm };
-	if (guest_load(&memory, &kernel, def->cmdline, modules, module_count, state, error, error_size)) {
+	if (load_guest(vm, b, error, error_size)) {
 		vm_stop(vm, -1, "refused: %s", error);
 		vm = NULL;
 		goto out;
 	}
-	struct vcpu *bsp = vm->vcpus[0];
-	memcpy(bsp->arch.gprs, state->gprs, sizeof(bsp->arch.gprs));
-	/* The backend state is created on the vCPU's own pCPU; keep the boot
-	 * state until then. */
-	bsp->boot_sysregs = kzalloc(sizeof(*bsp->boot_sysregs));
-	if (!bsp->boot_sysregs) {
-		snprintf(error, error_size, "out of vmkernel memory");
-		vm_stop(vm, -1, "refused: %s", error);
-		vm = NULL;
-		goto out;
-	}
-	*bsp->boot_sysregs = state->sysregs;
+	vm->reset = reset_boot_vm;
+	vm->reset_opaque = b;
 	vm_start(vm);
+	return vm;
 out:
-	kfree(def);
-	kfree(state);
+	kfree(b);
 	return vm;
 }
 

@@ -267,12 +267,29 @@ static enum exit_result handle_hypercall(struct vcpu *vcpu, struct vmk_exit *exi
 	return vcpu_skip_instruction(vcpu, exit) ? EXIT_YIELD : EXIT_RESUME;
 }
 
+/* A guest that triple-faults at once after every reset would keep a pCPU
+ * busy resetting forever: after this many resets it is stopped instead. */
+#define VM_MAX_RESETS 3
+
 static enum exit_result handle_triple_fault(struct vcpu *vcpu, struct vmk_exit *exit)
 {
+	struct vm *vm = vcpu->vm;
 	(void)exit;
-	/* Resetting means a firmware to restart; until VMs have one, reset == stop. */
-	vm_stop(vcpu->vm, -1, "vCPU %u: triple fault (the guest's CPU would shut down)%s", vcpu->index,
-		vcpu->vm->on_triple_fault == VM_TRIPLE_FAULT_RESET ? "; reset is not possible without firmware" : "");
+
+	if (vm->on_triple_fault == VM_TRIPLE_FAULT_RESET && vm->reset) {
+		if (vm->resets >= VM_MAX_RESETS) {
+			vm_stop(vm, -1, "vCPU %u: triple fault, and %u resets already: stopped to end a reset loop",
+				vcpu->index, vm->resets);
+			return EXIT_YIELD;
+		}
+		vm->resets++;
+		log_warn("vm %s: vCPU %u: triple fault: resetting the VM (reset %u of at most %u)\n", vm->name,
+			 vcpu->index, vm->resets, VM_MAX_RESETS);
+		if (vm->reset(vm))
+			vm_stop(vm, -1, "vCPU %u: triple fault, and the reset failed", vcpu->index);
+		return EXIT_YIELD;
+	}
+	vm_stop(vm, -1, "vCPU %u: triple fault (the guest's CPU would shut down)", vcpu->index);
 	return EXIT_YIELD;
 }
 

@@ -258,6 +258,10 @@ int vm_emulate_mmio(struct vcpu *vcpu, const struct vmk_exit *exit)
 	if (rc)
 		return rc;
 	struct insn_cpu_state cpu = { .rip = s.rip, .rflags = s.rflags, .mode = mode };
+	/* PUSH/POP of an MMIO operand: the stack's address size follows SS.B
+	 * outside 64-bit code. */
+	if (mode != INSN_MODE_64)
+		cpu.stack_address_size = (s.segments[VIRT_SS].attributes & VIRT_SEG_ATTR_DB) ? 4 : 2;
 	memcpy(cpu.gprs, vcpu->arch.gprs, sizeof(cpu.gprs));
 	static const int order[INSN_SEGMENT_COUNT] = { VIRT_ES, VIRT_CS, VIRT_SS, VIRT_DS, VIRT_FS, VIRT_GS };
 	for (int i = 0; i < INSN_SEGMENT_COUNT; i++)

@@ -88,7 +88,7 @@ struct vcpu {
 	uint64_t exit_count[VMK_EXIT_COUNT];  /* [v] */
 	uint64_t exit_cycles[VMK_EXIT_COUNT]; /* [v] TSC ticks from exit to re-entry */
 	struct vcpu *next_on_cpu;       /* run queue link of its pCPU */
-	struct virt_sysregs *boot_sysregs; /* state to load at first run, then freed */
+	struct virt_sysregs *boot_sysregs; /* state to load at its next run (on its pCPU), then freed */
 	bool fpu_valid;                 /* [v] fpu holds its state */
 	uint8_t fpu[512] __attribute__((aligned(16))); /* [v] FXSAVE area while switched out */
 };
@@ -111,6 +111,11 @@ struct vm {
 	char stop_reason[192];          /* [l] */
 	uint64_t start_tsc, stop_tsc;
 	uint64_t overhead_bytes;        /* vmkernel memory besides guest RAM */
+	/* Puts the VM back to power-on (RAM reloaded, vCPU 0's boot state
+	 * pending, the others waiting for SIPI); set by whoever loaded it. */
+	int (*reset)(struct vm *vm);
+	void *reset_opaque;
+	uint32_t resets;                /* [l] since start */
 	struct spinlock lock;
 	struct vm *next;                /* list of all VMs */
 };

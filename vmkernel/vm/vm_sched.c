@@ -156,11 +156,11 @@ static void vcpu_run_slice(struct run_queue *q, struct vcpu *vcpu)
 				ops->name, rc);
 			return;
 		}
-		if (vcpu->boot_sysregs) {
-			ops->set_sysregs(&vcpu->arch, vcpu->boot_sysregs);
-			kfree(vcpu->boot_sysregs);
-			vcpu->boot_sysregs = NULL;
-		}
+	}
+	if (vcpu->boot_sysregs) {
+		ops->set_sysregs(&vcpu->arch, vcpu->boot_sysregs);
+		kfree(vcpu->boot_sysregs);
+		vcpu->boot_sysregs = NULL;
 	}
 	fpu_switch(q, vcpu);
 	for (;;) {
