@@ -182,7 +182,13 @@ guest_suite_verdict() {
 	fi
 	text=$(emu_serial_text)
 	for name in $GUEST_NAMES_EXPECTED; do
-		if [ "$name" = triple_fault ]; then
+		if [ "$name" = triple_fault_reset ]; then
+			# on_triple_fault = reset: three resets with fresh RAM, then stopped.
+			[ "$(grep -c "^vm $name: PASS triple_fault: about to triple fault" <<<"$text")" = 4 ] &&
+				grep -q "^vm $name: vCPU 0: triple fault: resetting the VM (reset 3 of at most 3)" <<<"$text" &&
+				grep -q "^vm $name: stopped: .*3 resets already" <<<"$text" || failures+=("$name (not reset 3 times, then stopped)")
+			failed=$((failed + 1))
+		elif [ "$name" = triple_fault ]; then
 			grep -q "^vm $name: PASS $name: about to triple fault" <<<"$text" &&
 				grep -q "^vm $name: stopped: .*triple fault" <<<"$text" || failures+=("$name (no triple-fault stop)")
 			failed=$((failed + 1))
@@ -232,7 +238,7 @@ guests_bochs() {
 # faults (instead of the SHUTDOWN intercept), so its suite lacks triple_fault.
 guests_bochs_svm() {
 	TEST_ISO=$BUILD/kapsel-test-no-triple-fault.iso
-	GUEST_NAMES_EXPECTED=$(tr ' ' '\n' <<<"$GUEST_NAMES_EXPECTED" | grep -vx triple_fault | tr '\n' ' ')
+	GUEST_NAMES_EXPECTED=$(tr ' ' '\n' <<<"$GUEST_NAMES_EXPECTED" | grep -vx 'triple_fault\|triple_fault_reset' | tr '\n' ' ')
 	guests_bochs "$@"
 }
 
