@@ -3,12 +3,22 @@
 #include <arch/x86/virt.h>
 #include <core/smp.h>
 #include <lib/log.h>
+#include <lib/string.h>
 #include <mm/pmm.h>
 #include <mm/vmm.h>
 #include <vm/vm_sched.h>
 
+static uint64_t alloc_zeroed_pages(unsigned count)
+{
+	uint64_t phys = pmm_alloc_contiguous(count, PMM_FRAME_SIZE);
+	if (phys)
+		memset(phys_to_virt(phys), 0, count * PMM_FRAME_SIZE);
+	return phys;
+}
+
 static const struct virt_host_services host_services = {
 	.alloc_zeroed_page = vmm_alloc_zeroed_frame,
+	.alloc_zeroed_pages = alloc_zeroed_pages,
 	.free_page = pmm_free_frame,
 	.phys_to_virt = phys_to_virt,
 	.virt_to_phys = virt_to_phys,
@@ -38,6 +48,7 @@ const char *vm_subsystem_init(void)
 	if (enable_failures || others != smp_cpu_count() - 1) {
 		log_error("virt: %s could not be enabled on every CPU (%d failed); VMs cannot run\n",
 			  ops->name, enable_failures);
+		virt_clear_backend();
 		return "none";
 	}
 	vm_sched_init();

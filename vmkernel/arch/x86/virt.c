@@ -46,3 +46,8 @@ const struct virt_ops *virt_backend(void)
 {
 	return chosen_backend;
 }
+
+void virt_clear_backend(void)
+{
+	chosen_backend = NULL;
+}

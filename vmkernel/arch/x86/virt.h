@@ -199,6 +199,8 @@ struct virt_ops {
  */
 struct virt_host_services {
 	uint64_t (*alloc_zeroed_page)(void); /* physical address, 0 when out of memory */
+	/* count physically contiguous zeroed pages (bitmaps), 0 when none. */
+	uint64_t (*alloc_zeroed_pages)(unsigned count);
 	void (*free_page)(uint64_t phys);
 	void *(*phys_to_virt)(uint64_t phys);
 	uint64_t (*virt_to_phys)(const void *virt);
@@ -216,5 +218,7 @@ extern const struct virt_ops virt_ops_svm __attribute__((weak));
 const struct virt_ops *virt_select(char *why, size_t why_size);
 /* The chosen backend, or NULL. */
 const struct virt_ops *virt_backend(void);
+/* Forgets the backend (it could not be enabled everywhere): no VM starts. */
+void virt_clear_backend(void);
 
 #endif

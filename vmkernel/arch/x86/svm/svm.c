@@ -87,17 +87,9 @@ static int svm_probe(char *why, size_t why_size)
 static uint64_t alloc_pages_filled(unsigned count, uint8_t fill)
 {
 	const struct virt_host_services *host = virt_host();
-	/* Consecutive single pages are not contiguous in general: allocate and
-	 * check, else give up (callers run early, when memory is unfragmented). */
-	uint64_t first = host->alloc_zeroed_page();
-	if (!first)
-		return 0;
-	for (unsigned i = 1; i < count; i++) {
-		uint64_t next = host->alloc_zeroed_page();
-		if (next != first + i * PAGE_SIZE)
-			return 0;
-	}
-	memset(host->phys_to_virt(first), fill, count * PAGE_SIZE);
+	uint64_t first = host->alloc_zeroed_pages(count);
+	if (first)
+		memset(host->phys_to_virt(first), fill, count * PAGE_SIZE);
 	return first;
 }
 
