@@ -46,9 +46,7 @@ int vcpu_skip_instruction(struct vcpu *vcpu, const struct vmk_exit *exit)
 
 static uint32_t guest_cpl(struct vcpu *vcpu)
 {
-	struct virt_sysregs s;
-	virt_backend()->get_sysregs(&vcpu->arch, &s);
-	return (s.segments[VIRT_SS].attributes >> 5) & 3;
+	return virt_backend()->guest_cpl(&vcpu->arch);
 }
 
 static struct cpuid_result host_cpuid(uint32_t leaf, uint32_t subleaf)

@@ -280,8 +280,6 @@ int vm_emulate_mmio(struct vcpu *vcpu, const struct vmk_exit *exit)
 	if (rc)
 		return rc;
 	memcpy(vcpu->arch.gprs, cpu.gprs, sizeof(cpu.gprs));
-	s.rip = cpu.rip;
-	s.rflags = cpu.rflags;
-	ops->set_sysregs(&vcpu->arch, &s);
+	ops->set_rip_rflags(&vcpu->arch, cpu.rip, cpu.rflags);
 	return 0;
 }

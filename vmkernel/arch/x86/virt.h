@@ -185,6 +185,11 @@ struct virt_ops {
 	 * mode does) and ends its interrupt shadow: the cheap path of every
 	 * emulated instruction. */
 	void (*skip_instruction)(struct virt_vcpu *vcpu, uint32_t length);
+	/* The cheap halves of get/set_sysregs for the exit paths that need only
+	 * these: the guest's privilege level, and RIP/RFLAGS after an emulated
+	 * instruction (a changed RIP ends the interrupt shadow). */
+	uint32_t (*guest_cpl)(struct virt_vcpu *vcpu);
+	void (*set_rip_rflags)(struct virt_vcpu *vcpu, uint64_t rip, uint64_t rflags);
 	/* Guest would accept an external interrupt now (IF=1, no shadow). */
 	bool (*interruptible)(struct virt_vcpu *vcpu);
 	/* After removing or downgrading guest-physical mappings. */

@@ -306,6 +306,20 @@ static void svm_skip_instruction(struct virt_vcpu *vcpu, uint32_t length)
 	vmcb_write64(v, VMCB_INTERRUPT_SHADOW, 0);
 }
 
+static uint32_t svm_guest_cpl(struct virt_vcpu *vcpu)
+{
+	return *(svm_of(vcpu)->vmcb + VMCB_CPL) & 3;
+}
+
+static void svm_set_rip_rflags(struct virt_vcpu *vcpu, uint64_t rip, uint64_t rflags)
+{
+	uint8_t *v = svm_of(vcpu)->vmcb;
+	if (vmcb_read64(v, VMCB_RIP) != rip)
+		vmcb_write64(v, VMCB_INTERRUPT_SHADOW, 0);
+	vmcb_write64(v, VMCB_RIP, rip);
+	vmcb_write64(v, VMCB_RFLAGS, rflags | 2);
+}
+
 static bool svm_interruptible(struct virt_vcpu *vcpu)
 {
 	const uint8_t *v = svm_of(vcpu)->vmcb;
@@ -531,6 +545,8 @@ const struct virt_ops virt_ops_svm = {
 	.get_sysregs = svm_get_sysregs,
 	.set_sysregs = svm_set_sysregs,
 	.skip_instruction = svm_skip_instruction,
+	.guest_cpl = svm_guest_cpl,
+	.set_rip_rflags = svm_set_rip_rflags,
 	.interruptible = svm_interruptible,
 	.flush_gpa = svm_flush_gpa,
 	.vcpu_overhead = svm_vcpu_overhead,

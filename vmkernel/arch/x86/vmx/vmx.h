@@ -191,6 +191,8 @@ bool vmx_interruptible(struct virt_vcpu *vcpu);
 /* RIP += length and the STI/MOV-SS shadow ends, as when an instruction
  * completes; cheaper than get/set_sysregs. */
 void vmx_skip_instruction(struct virt_vcpu *vcpu, uint32_t length);
+uint32_t vmx_guest_cpl(struct virt_vcpu *vcpu);
+void vmx_set_rip_rflags(struct virt_vcpu *vcpu, uint64_t rip, uint64_t rflags);
 void vmx_set_proc_controls(struct vmx_vcpu *v, uint32_t controls);
 
 /* vmx_paging.c */

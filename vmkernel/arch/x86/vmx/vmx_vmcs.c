@@ -397,6 +397,43 @@ bool vmx_interruptible(struct virt_vcpu *vcpu)
 		 (INTERRUPTIBILITY_BLOCKING_BY_STI | INTERRUPTIBILITY_BLOCKING_BY_MOV_SS));
 }
 
+uint32_t vmx_guest_cpl(struct virt_vcpu *vcpu)
+{
+	struct vmx_vcpu *v = vmx_of(vcpu);
+
+	if (!v)
+		return 0;
+	if (v->sysregs_pending)
+		return (v->pending.segments[VIRT_SS].attributes >> 5) & 3;
+	if (vmx_make_current(v))
+		return 0;
+	return (uint32_t)(vmread(VMCS_GUEST_ES_ACCESS_RIGHTS + 2 * VIRT_SS) >> 5) & 3;
+}
+
+void vmx_set_rip_rflags(struct virt_vcpu *vcpu, uint64_t rip, uint64_t rflags)
+{
+	struct vmx_vcpu *v = vmx_of(vcpu);
+
+	if (!v)
+		return;
+	if (v->sysregs_pending) {
+		v->pending.rip = rip;
+		v->pending.rflags = rflags;
+		return;
+	}
+	if (vmx_make_current(v))
+		return;
+	if (vmread(VMCS_GUEST_RIP) != rip) {
+		uint64_t interruptibility = vmread(VMCS_GUEST_INTERRUPTIBILITY);
+		if (interruptibility & (INTERRUPTIBILITY_BLOCKING_BY_STI | INTERRUPTIBILITY_BLOCKING_BY_MOV_SS))
+			vmwrite(VMCS_GUEST_INTERRUPTIBILITY,
+				interruptibility & ~(uint64_t)(INTERRUPTIBILITY_BLOCKING_BY_STI |
+							       INTERRUPTIBILITY_BLOCKING_BY_MOV_SS));
+	}
+	vmwrite(VMCS_GUEST_RIP, rip);
+	vmwrite(VMCS_GUEST_RFLAGS, rflags | 2);
+}
+
 void vmx_skip_instruction(struct virt_vcpu *vcpu, uint32_t length)
 {
 	struct vmx_vcpu *v = vmx_of(vcpu);
