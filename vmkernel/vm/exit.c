@@ -49,8 +49,23 @@ static uint32_t guest_cpl(struct vcpu *vcpu)
 	return virt_backend()->guest_cpl(&vcpu->arch);
 }
 
+/* The host's CPUID, with the two maximum-leaf queries every policy lookup
+ * makes answered from memory (CPUID itself exits when the vmkernel runs
+ * nested, and is slow on some CPUs). */
 static struct cpuid_result host_cpuid(uint32_t leaf, uint32_t subleaf)
 {
+	static struct cpuid_result max_basic, max_extended;
+	static volatile bool cached;
+
+	if (leaf == 0 || leaf == 0x80000000) {
+		if (!cached) {
+			struct cpuid_regs b = cpuid(0, 0), e = cpuid(0x80000000, 0);
+			max_basic = (struct cpuid_result){ b.eax, b.ebx, b.ecx, b.edx };
+			max_extended = (struct cpuid_result){ e.eax, e.ebx, e.ecx, e.edx };
+			__atomic_store_n(&cached, true, __ATOMIC_RELEASE);
+		}
+		return leaf == 0 ? max_basic : max_extended;
+	}
 	struct cpuid_regs r = cpuid(leaf, subleaf);
 	return (struct cpuid_result){ r.eax, r.ebx, r.ecx, r.edx };
 }

@@ -163,12 +163,20 @@ static void vcpu_run_slice(struct run_queue *q, struct vcpu *vcpu)
 		vcpu->boot_sysregs = NULL;
 	}
 	fpu_switch(q, vcpu);
+	/* The host timer ends the slice or wakes the guest's own timer: it is
+	 * re-armed only when that moment changes, not on every exit. */
+	uint64_t armed_for = ~0ul;
 	for (;;) {
 		uint64_t now = rdtsc();
 		if (vcpu->vm->state != VM_RUNNING || vcpu->state != VCPU_RUNNABLE || now >= slice_end)
 			return;
 		prepare_interrupts(vcpu, now);
-		arm_timer(now, deadline_of(vcpu), SLICE_MICROSECONDS);
+		uint64_t deadline = deadline_of(vcpu);
+		uint64_t wake = deadline && deadline < slice_end ? deadline : slice_end;
+		if (wake != armed_for) {
+			arm_timer(now, wake, SLICE_MICROSECONDS);
+			armed_for = wake;
+		}
 		int rc = ops->vcpu_run(&vcpu->arch, &exit);
 		uint64_t exit_tsc = rdtsc();
 		if (rc) {
