@@ -367,7 +367,7 @@ static void translate_exit(struct virt_vcpu *vcpu, struct vmk_exit *e)
 	uint64_t info2 = vmcb_read64(v, VMCB_EXIT_INFO2);
 	uint64_t rip = vmcb_read64(v, VMCB_RIP);
 
-	memset(e, 0, sizeof(*e));
+	*e = (struct vmk_exit){ 0 }; /* stores, not a byte-wise rep stosb */
 	e->hardware_reason = (uint32_t)code;
 	e->qualification = info1;
 	if (features.edx & SVM_FEATURE_NRIPS) {

@@ -338,7 +338,7 @@ int vmx_vcpu_run(struct virt_vcpu *vcpu, struct vmk_exit *exit)
 	struct vmx_vcpu *v = vmx_of(vcpu);
 	int rc;
 
-	memset(exit, 0, sizeof(*exit));
+	*exit = (struct vmk_exit){ 0 }; /* stores, not a byte-wise rep stosb */
 	if (!v)
 		return -EINVAL;
 	rc = vmx_make_current(v);
