@@ -35,7 +35,6 @@ static struct percpu *cpus[MAX_CPUS];     /* (o) set during smp_init */
 static uint32_t cpus_online;
 static volatile bool smp_stopping;
 static void (*volatile smp_idle_hook)(void);
-static volatile uint64_t timer_ticks[MAX_CPUS];
 
 /* Cross-call state: one caller at a time, serialized by call_busy. */
 static volatile int call_busy;
@@ -53,15 +52,10 @@ struct percpu *smp_cpu(uint32_t index)
 	return index < cpus_online ? cpus[index] : NULL;
 }
 
-uint64_t smp_timer_ticks(uint32_t index)
-{
-	return index < MAX_CPUS ? timer_ticks[index] : 0;
-}
-
+/* The timer's work is waking hlt or ending a guest's run; the EOI follows. */
 static void smp_timer_interrupt(struct interrupt_frame *frame)
 {
 	(void)frame;
-	timer_ticks[cpu_index()]++;
 }
 
 static void smp_call_interrupt(struct interrupt_frame *frame)

@@ -30,7 +30,5 @@ void smp_stop_others(void);
 /* What every AP does when idle (the VM scheduler, once it exists):
  * called with interrupts enabled, in a loop. */
 void smp_set_idle_hook(void (*hook)(void));
-/* Ticks of the periodic LAPIC timer seen by a CPU. */
-uint64_t smp_timer_ticks(uint32_t index);
 
 #endif

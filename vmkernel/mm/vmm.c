@@ -94,11 +94,6 @@ uint64_t vmm_kernel_root(void)
 	return kernel_root;
 }
 
-uint64_t vmm_kernel_image_size(void)
-{
-	return (uint64_t)__kernel_end - BOOT_KERNEL_VIRT_BASE;
-}
-
 int vmm_init(const struct boot_info *boot)
 {
 	int rc;

@@ -35,7 +35,5 @@ int vmm_map_identity(uint64_t phys, uint64_t size, uint32_t prot);
 int vmm_unmap_identity(uint64_t phys, uint64_t size);
 /* Allocates a zeroed frame and returns its physical address (0: none). */
 uint64_t vmm_alloc_zeroed_frame(void);
-/* Bytes of the loaded image (sum of the sections), for the status screen. */
-uint64_t vmm_kernel_image_size(void);
 
 #endif

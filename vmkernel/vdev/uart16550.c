@@ -37,8 +37,6 @@ struct uart {
 	struct spinlock lock; /* vCPUs of an SMP guest may print at once */
 };
 
-static struct uart *uart_of[256]; /* by VM id modulo: for console reads */
-
 static void uart_flush_line(struct uart *u)
 {
 	u->line[u->line_length] = '\0';
@@ -137,14 +135,14 @@ int vdev_uart_attach(struct vm *vm)
 		return -ENOMEM;
 	u->vm = vm;
 	vm->overhead_bytes += sizeof(*u);
-	uart_of[vm->id % 256] = u;
+	vm->console = u;
 	return vm_register_io(vm, UART_BASE, UART_BASE + 7, uart_read, uart_write, u);
 }
 
 unsigned vdev_uart_console_read(struct vm *vm, char *out, unsigned size)
 {
-	struct uart *u = uart_of[vm->id % 256];
-	if (!u || !size || u->vm != vm)
+	struct uart *u = vm->console;
+	if (!u || !size)
 		return 0;
 	uint64_t available = u->ring_head < UART_RING_SIZE ? u->ring_head : UART_RING_SIZE;
 	unsigned n = available < size - 1 ? (unsigned)available : size - 1;

@@ -116,6 +116,7 @@ struct vm {
 	int (*reset)(struct vm *vm);
 	void *reset_opaque;
 	uint32_t resets;                /* [l] since start */
+	void *console;                  /* (o) the UART that owns its console ring */
 	struct spinlock lock;
 	struct vm *next;                /* list of all VMs */
 };
