@@ -49,7 +49,7 @@ test:
 test-long:
 	$(TEST_DEPS)
 	$(MAKE) all
-	test/run-all unit lint emu long fuzz-long
+	test/run-all unit lint emu long fuzz-long vmfs-long
 
 lint:
 	test/run-all lint
