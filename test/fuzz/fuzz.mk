@@ -15,13 +15,17 @@ FUZZ_CFLAGS := -std=gnu11 -g -O1 -Wall -Wextra -Werror -Wshadow -Wmissing-protot
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
 
 # Each target: FUZZ_TARGETS += <name>, fuzz_<name>_SOURCES.
-FUZZ_TARGETS := insn
+FUZZ_TARGETS := insn virtqueue
 fuzz_insn_SOURCES := test/fuzz/fuzz_insn.c test/fuzz/insn_format.c \
 	vmkernel/vm/insn_decode.c vmkernel/vm/insn_emulate.c vmkernel/vm/insn_emulate_alu.c \
 	vmkernel/vm/insn_emulate_string.c
 fuzz_insn_HEADERS := test/fuzz/host_alu.h test/fuzz/insn_format.h \
 	vmkernel/vm/insn_decode.h vmkernel/vm/insn_emulate.h vmkernel/vm/insn_emulate_alu.h \
 	vmkernel/vm/insn_emulate_internal.h
+
+fuzz_virtqueue_SOURCES := test/fuzz/fuzz_virtqueue.c test/unit/fake_guest_ram.c \
+	vmkernel/vdev/virtqueue.c
+fuzz_virtqueue_HEADERS := test/unit/fake_guest_ram.h vmkernel/vdev/virtqueue.h
 
 define FUZZ_template
 $(BUILD)/fuzz/$(1): $$(fuzz_$(1)_SOURCES) $$(fuzz_$(1)_HEADERS) test/fuzz/fuzz.mk
