@@ -22,6 +22,7 @@
 
 struct vm;
 struct vcpu;
+struct pci_bus;
 
 /* Port I/O: value holds the data (low `size` bytes). Return 0, or <0 to
  * make the access behave as unassigned. */
@@ -117,6 +118,7 @@ struct vm {
 	void *reset_opaque;
 	uint32_t resets;                /* [l] since start */
 	void *console;                  /* (o) the UART that owns its console ring */
+	struct pci_bus *pci;            /* (o) its PCI bus (vdev/pci.h), or NULL */
 	struct spinlock lock;
 	struct vm *next;                /* list of all VMs */
 };
