@@ -14,8 +14,10 @@
 #include <lib/string.h>
 #include <mm/heap.h>
 #include <mm/vmm.h>
+#include <vdev/platform.h>
 #include <vdev/vdev.h>
 #include <vm/guest_loader.h>
+#include <vm/linux_loader.h>
 #include <vm/vm.h>
 #include <vm/vm_sched.h>
 #include <vm/vmdef.h>
@@ -86,6 +88,25 @@ struct boot_vm {
 	unsigned module_count;
 };
 
+/* What a Linux guest's memory map adds to RAM: the hw.version 1 ranges a
+ * kernel must not take for its own (vdev/platform.h). */
+static const struct linux_platform linux_platform_v1 = {
+	.reserved = {
+		{ PLATFORM_PCI_ECAM_BASE, PLATFORM_PCI_ECAM_SIZE, GUEST_RAM_RESERVED },
+		{ PLATFORM_IOAPIC_BASE, 0x1000, GUEST_RAM_RESERVED },
+		{ PLATFORM_LAPIC_BASE, 0x1000, GUEST_RAM_RESERVED },
+	},
+	.reserved_count = 3,
+	.rsdp_address = PLATFORM_ACPI_BASE,
+};
+
+/* A bzImage or a vmlinux with a PVH note boots through the Linux
+ * protocols; anything else through the Multiboot/ELF64 loaders. */
+static bool is_linux_kernel(const struct guest_image *kernel)
+{
+	return linux_is_bzimage(kernel) || linux_is_pvh_elf(kernel);
+}
+
 /* Loads the kernel and modules into (zeroed) guest RAM and makes vCPU 0's
  * boot state pending; it is loaded on that vCPU's pCPU at its next run. */
 static int load_guest(struct vm *vm, const struct boot_vm *b, char *error, size_t error_size)
@@ -99,8 +120,14 @@ static int load_guest(struct vm *vm, const struct boot_vm *b, char *error, size_
 		snprintf(error, error_size, "out of vmkernel memory");
 		return -1;
 	}
-	if (!guest_load(&memory, &b->kernel, b->def.cmdline, b->modules, b->module_count, state, error,
-			error_size)) {
+	int loaded;
+	if (is_linux_kernel(&b->kernel))
+		loaded = linux_load(&memory, &b->kernel, b->def.cmdline, b->def.initrd[0] ? &b->modules[0] : NULL,
+				    &linux_platform_v1, state, error, error_size);
+	else
+		loaded = guest_load(&memory, &b->kernel, b->def.cmdline, b->modules, b->module_count, state,
+				    error, error_size);
+	if (!loaded) {
 		struct virt_sysregs *sysregs = bsp->boot_sysregs ? bsp->boot_sysregs : kzalloc(sizeof(*sysregs));
 		if (sysregs) {
 			memcpy(bsp->arch.gprs, state->gprs, sizeof(bsp->arch.gprs));

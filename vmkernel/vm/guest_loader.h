@@ -80,6 +80,8 @@ enum guest_boot_protocol {
 	GUEST_BOOT_MULTIBOOT1 = 1,
 	GUEST_BOOT_MULTIBOOT2 = 2,
 	GUEST_BOOT_ELF64 = 3, /* long mode, RDI = Multiboot2-style information */
+	GUEST_BOOT_LINUX64 = 4, /* bzImage 64-bit entry, RSI = zero page (vm/linux_loader.h) */
+	GUEST_BOOT_PVH = 5,     /* 32-bit PVH entry, EBX = hvm_start_info (vm/linux_loader.h) */
 };
 
 struct guest_address_range {

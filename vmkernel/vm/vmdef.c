@@ -30,6 +30,7 @@ enum vmdef_key {
 	KEY_TESTDEV,
 	KEY_ON_TRIPLE_FAULT,
 	KEY_HW_VERSION,
+	KEY_DISK,
 	KEY_COUNT
 };
 
@@ -186,6 +187,18 @@ static int parse_module(struct vmdef_parser *parser, struct text_span value)
 	return rc;
 }
 
+static int parse_disk(struct vmdef_parser *parser, struct text_span value)
+{
+	struct vm_definition *out = parser->out;
+
+	if (out->disk_count == VMDEF_MAX_DISKS)
+		return vmdef_fail(parser, "more than %u disk lines", VMDEF_MAX_DISKS);
+	int rc = parse_module_name(parser, "disk", value, out->disks[out->disk_count]);
+	if (!rc)
+		out->disk_count++;
+	return rc;
+}
+
 static int parse_cmdline(struct vmdef_parser *parser, struct text_span value)
 {
 	return copy_value(parser, "cmdline", value, parser->out->cmdline, VMDEF_CMDLINE_MAX);
@@ -236,6 +249,7 @@ static const struct vmdef_key_spec key_table[KEY_COUNT] = {
 	[KEY_TESTDEV] = { "testdev", false, parse_testdev },
 	[KEY_ON_TRIPLE_FAULT] = { "on_triple_fault", false, parse_on_triple_fault },
 	[KEY_HW_VERSION] = { "hw.version", false, parse_hw_version },
+	[KEY_DISK] = { "disk", true, parse_disk },
 };
 
 static bool is_key_char(char c)

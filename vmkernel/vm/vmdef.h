@@ -10,6 +10,8 @@
  *   initrd = "initrd.img"        optional boot module
  *   module = "disk.img ro"       repeatable, up to 8: boot module name, then
  *                                the string the guest sees with it
+ *   disk = "disk.img"            repeatable, up to 4: a boot module that
+ *                                becomes a RAM-backed virtio-blk disk
  *   cmdline = "console=ttyS0"    the guest's command line, up to 1023 bytes
  *   testdev = "on"               on/off (true/false): the test MMIO device
  *   on_triple_fault = "reset"    stop (default) or reset
@@ -33,6 +35,7 @@
 #define VMDEF_MODULE_LINE_MAX 256
 #define VMDEF_CMDLINE_MAX 1024 /* with the NUL */
 #define VMDEF_MAX_MODULES 8
+#define VMDEF_MAX_DISKS 4
 #define VMDEF_MEMSIZE_DEFAULT_MIB 64
 #define VMDEF_MEMSIZE_MAX_MIB 65536
 #define VMDEF_MAX_VCPUS 16
@@ -56,6 +59,8 @@ struct vm_definition {
 	char initrd[VMDEF_MODULE_NAME_MAX];  /* "" when none */
 	struct vmdef_module modules[VMDEF_MAX_MODULES];
 	unsigned module_count;
+	char disks[VMDEF_MAX_DISKS][VMDEF_MODULE_NAME_MAX]; /* boot modules -> virtio-blk */
+	unsigned disk_count;
 	char cmdline[VMDEF_CMDLINE_MAX];
 	bool testdev;
 	enum vmdef_triple_fault_action on_triple_fault;
