@@ -5,6 +5,7 @@
 #include <stdbool.h>
 
 struct vm;
+struct vdisk_backend;
 
 /* COM1 (16550 at 0x3f8): output to the vmkernel log as "vm <name>: ..." and
  * to the VM's console ring. */
@@ -17,5 +18,18 @@ int vdev_lapic_attach(struct vm *vm);
 int vdev_testdev_attach(struct vm *vm);
 /* Reads up to size-1 bytes of the VM's console output (oldest first). */
 unsigned vdev_uart_console_read(struct vm *vm, char *out, unsigned size);
+
+/* The PCI bus (host bridge, 0xcf8/0xcfc, ECAM, BAR windows; vdev/pci.h).
+ * Attach it before any PCI device. */
+int vdev_pci_attach(struct vm *vm);
+/* virtio 1.x PCI devices, each in the next free slot (the bus must exist):
+ * a disk over `backend` (vdev/vdisk.h), a console with one port whose
+ * output goes to the vmkernel log as "vm <name>: ...", and a NIC on the
+ * host's internal switch with a MAC derived from the VM's name. */
+int vdev_virtio_blk_attach(struct vm *vm, struct vdisk_backend *backend);
+int vdev_virtio_console_attach(struct vm *vm);
+int vdev_virtio_net_attach(struct vm *vm);
+/* Queues input for the VM's virtio console; returns the bytes taken. */
+unsigned vdev_virtio_console_input(struct vm *vm, const char *data, unsigned length);
 
 #endif
