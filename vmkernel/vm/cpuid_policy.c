@@ -10,11 +10,12 @@
  * hidden: VMX(5) SMX(6) EST TM2 PDCM x2APIC(21, no vx2APIC yet)
  * TSC-deadline(24) XSAVE(26) OSXSAVE(27) AVX(28) MONITOR(3). */
 #define L1_ECX_HYPERVISOR (1u << 31)
-/* Leaf 1 EDX: FPU VME DE PSE TSC MSR PAE MCE CX8 APIC SEP MTRR? PGE MCA CMOV
- * PAT PSE36 CLFSH MMX FXSR SSE SSE2 HTT. Hidden: DS ACPI TM PBE SS. */
+/* Leaf 1 EDX: FPU VME DE PSE TSC MSR PAE CX8 APIC SEP MTRR PGE CMOV PAT PSE36
+ * CLFSH MMX FXSR SSE SSE2 HTT. Hidden: MCE(7) MCA(14) (no machine-check
+ * banks), DS ACPI TM PBE SS. MTRR: a fixed write-back set (msr_policy.c). */
 #define L1_EDX_ALLOWED ((1u << 0) | (1u << 1) | (1u << 2) | (1u << 3) | (1u << 4) | \
 			(1u << 5) | (1u << 6) | (1u << 8) | (1u << 9) | (1u << 11) | \
-			(1u << 13) | (1u << 15) | (1u << 16) | (1u << 17) | (1u << 19) | \
+			(1u << 12) | (1u << 13) | (1u << 15) | (1u << 16) | (1u << 17) | (1u << 19) | \
 			(1u << 23) | (1u << 24) | (1u << 25) | (1u << 26) | (1u << 28))
 /* Leaf 7.0 EBX: FSGSBASE BMI1 SMEP BMI2 ERMS ADX SMAP CLFLUSHOPT SHA;
  * hidden: AVX2/AVX-512 (no XSAVE), HLE/RTM, MPX, PT, SGX, INVPCID. */

@@ -1,6 +1,7 @@
 #include <vm/msr_policy.h>
 
 #include <arch/x86/cpu.h>
+#include <lib/log.h>
 #include <public/kapsel_guest.h>
 #include <vm/vm.h>
 
@@ -20,6 +21,26 @@
 #define MSR_AMD_PATCH_LEVEL 0x8b
 #define MSR_AMD_HWCR 0xc0010015
 
+/* MTRRs: a fixed, write-back-everything set (8 variable pairs, all
+ * invalid; fixed ranges WB; default type WB, MTRRs and fixed ranges on).
+ * Guest memory types come from the host mapping anyway, so the MTRRs only
+ * have to be consistent: writes are accepted and ignored (Linux copies the
+ * BSP's values to every AP). */
+#define MSR_MTRR_PHYS_FIRST 0x200
+#define MSR_MTRR_PHYS_LAST 0x20f
+#define MSR_MTRR_FIX_64K 0x250
+#define MSR_MTRR_FIX_16K_FIRST 0x258
+#define MSR_MTRR_FIX_16K_LAST 0x259
+#define MSR_MTRR_FIX_4K_FIRST 0x268
+#define MSR_MTRR_FIX_4K_LAST 0x26f
+#define MTRR_CAP_VALUE (8u | (1u << 8) | (1u << 10)) /* VCNT 8, FIX, WC */
+#define MTRR_DEF_TYPE_VALUE ((1u << 11) | (1u << 10) | 6u) /* E, FE, WB */
+#define MTRR_FIXED_ALL_WB 0x0606060606060606ull
+
+#define MSR_TSC_DEADLINE 0x6e0
+#define MSR_X2APIC_FIRST 0x800
+#define MSR_X2APIC_LAST 0x8ff
+
 #define APIC_BASE_BSP (1ul << 8)
 #define APIC_BASE_ENABLE (1ul << 11)
 
@@ -34,10 +55,40 @@ static bool pat_valid(uint64_t pat)
 	return true;
 }
 
+static bool is_fixed_mtrr(uint32_t index)
+{
+	return index == MSR_MTRR_FIX_64K ||
+	       (index >= MSR_MTRR_FIX_16K_FIRST && index <= MSR_MTRR_FIX_16K_LAST) ||
+	       (index >= MSR_MTRR_FIX_4K_FIRST && index <= MSR_MTRR_FIX_4K_LAST);
+}
+
+static bool is_variable_mtrr(uint32_t index)
+{
+	return index >= MSR_MTRR_PHYS_FIRST && index <= MSR_MTRR_PHYS_LAST;
+}
+
+/* MSRs that belong to the vCPU's local APIC model when it has one. */
+static bool apic_msr(const struct vcpu *vcpu, uint32_t index)
+{
+	return (index == MSR_APIC_BASE || index == MSR_TSC_DEADLINE ||
+		(index >= MSR_X2APIC_FIRST && index <= MSR_X2APIC_LAST)) &&
+	       vcpu->irq.msr_read;
+}
+
 int msr_policy_read(struct vcpu *vcpu, uint32_t index, uint64_t *value)
 {
 	struct virt_sysregs s;
 
+	if (apic_msr(vcpu, index))
+		return vcpu->irq.msr_read(vcpu, index, value);
+	if (is_fixed_mtrr(index)) {
+		*value = MTRR_FIXED_ALL_WB;
+		return 0;
+	}
+	if (is_variable_mtrr(index)) {
+		*value = 0;
+		return 0;
+	}
 	switch (index) {
 	case MSR_TSC:
 		*value = rdtsc() + vcpu->arch.tsc_offset;
@@ -63,10 +114,14 @@ int msr_policy_read(struct vcpu *vcpu, uint32_t index, uint64_t *value)
 	case MSR_MISC_ENABLE:
 		*value = 1; /* fast strings */
 		return 0;
+	case MSR_MTRRCAP:
+		*value = MTRR_CAP_VALUE;
+		return 0;
+	case MSR_MTRR_DEF_TYPE:
+		*value = MTRR_DEF_TYPE_VALUE;
+		return 0;
 	case MSR_PLATFORM_ID:
 	case MSR_BIOS_SIGN_ID:
-	case MSR_MTRRCAP:        /* no variable or fixed MTRRs: all memory WB */
-	case MSR_MTRR_DEF_TYPE:
 	case MSR_MCG_CAP:        /* no machine-check banks */
 	case MSR_MCG_STATUS:
 	case MSR_TSC_AUX:
@@ -74,6 +129,7 @@ int msr_policy_read(struct vcpu *vcpu, uint32_t index, uint64_t *value)
 		*value = 0;
 		return 0;
 	default:
+		log_debug("vm %s: vCPU %u: rdmsr 0x%x: not emulated, #GP\n", vcpu->vm->name, vcpu->index, index);
 		return -1;
 	}
 }
@@ -83,6 +139,8 @@ int msr_policy_write(struct vcpu *vcpu, uint32_t index, uint64_t value)
 	const struct virt_ops *ops = virt_backend();
 	struct virt_sysregs s;
 
+	if (is_fixed_mtrr(index) || is_variable_mtrr(index))
+		return 0;
 	switch (index) {
 	case MSR_TSC:
 		vcpu->arch.tsc_offset = value - rdtsc();
@@ -127,6 +185,8 @@ int msr_policy_write(struct vcpu *vcpu, uint32_t index, uint64_t value)
 	case MSR_MISC_ENABLE:
 		return 0;
 	default:
+		log_debug("vm %s: vCPU %u: wrmsr 0x%x = 0x%lx: not emulated, #GP\n", vcpu->vm->name,
+			  vcpu->index, index, value);
 		return -1;
 	}
 }
