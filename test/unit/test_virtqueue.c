@@ -323,4 +323,34 @@ UNIT_TEST(bad_heads_and_indices)
 	CHECK_EQ(fake_guest_ram_refused, 0);
 }
 
+static int count_pieces(void *context, void *host, uint64_t n)
+{
+	uint64_t *seen = context;
+	CHECK((uint8_t *)host >= fake_guest_ram && (uint8_t *)host + n <= fake_guest_ram + RAM_SIZE);
+	seen[0]++;
+	seen[1] += n;
+	seen[2] = (uint64_t)((uint8_t *)host - fake_guest_ram);
+	return seen[0] == 100 ? -EIO : 0;
+}
+
+UNIT_TEST(for_each_piece)
+{
+	struct virtq_chain chain;
+	uint64_t seen[3] = { 0 };
+	fresh(false);
+	desc(0, DATA, 16, VIRTQ_DESC_F_NEXT, 1);
+	desc(1, (2u << 20) - 100, 200, VIRTQ_DESC_F_NEXT | VIRTQ_DESC_F_WRITE, 2);
+	desc(2, DATA + 0x1000, 50, VIRTQ_DESC_F_WRITE, 0);
+	offer(0);
+	CHECK_EQ(virtq_pop(&q, &chain), 1);
+	/* Writable bytes 10..229: the 2 MiB boundary splits the first buffer. */
+	CHECK_EQ(virtq_chain_for_each(&q, &chain, true, 10, 220, count_pieces, seen), 0);
+	CHECK_EQ(seen[0], 3);
+	CHECK_EQ(seen[1], 220);
+	CHECK_EQ(seen[2], DATA + 0x1000);
+	CHECK_EQ(virtq_chain_for_each(&q, &chain, true, 10, 241, count_pieces, seen), -EINVAL);
+	seen[0] = 99;
+	CHECK_EQ(virtq_chain_for_each(&q, &chain, false, 0, 16, count_pieces, seen), -EIO);
+}
+
 UNIT_MAIN()

@@ -187,6 +187,42 @@ static int virtq_chain_copy(struct virtq *q, const struct virtq_chain *chain, bo
 	return 0;
 }
 
+int virtq_chain_for_each(struct virtq *q, const struct virtq_chain *chain, bool writable,
+			 uint64_t offset, uint64_t length,
+			 int (*visit)(void *context, void *host, uint64_t n), void *context)
+{
+	unsigned first = writable ? chain->readable_count : 0;
+	unsigned end = first + (writable ? chain->writable_count : chain->readable_count);
+	uint64_t available = writable ? chain->writable_bytes : chain->readable_bytes;
+
+	if (offset > available || length > available - offset)
+		return -EINVAL;
+	for (unsigned i = first; i < end && length; i++) {
+		const struct virtq_segment *s = &chain->segments[i];
+		if (offset >= s->length) {
+			offset -= s->length;
+			continue;
+		}
+		uint64_t gpa = s->gpa + offset;
+		uint64_t left = s->length - offset < length ? s->length - offset : length;
+		length -= left;
+		offset = 0;
+		while (left) {
+			uint64_t in_chunk = VM_RAM_CHUNK - (gpa & (VM_RAM_CHUNK - 1));
+			uint64_t n = left < in_chunk ? left : in_chunk;
+			void *host = vm_gpa_to_host(q->vm, gpa, n);
+			if (!host)
+				return -EFAULT; /* checked at pop; only a changed memory map gets here */
+			int error = visit(context, host, n);
+			if (error)
+				return error;
+			gpa += n;
+			left -= n;
+		}
+	}
+	return 0;
+}
+
 int virtq_chain_read(struct virtq *q, const struct virtq_chain *chain, uint64_t offset, void *dst,
 		     uint64_t length)
 {

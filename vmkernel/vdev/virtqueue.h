@@ -67,6 +67,13 @@ int virtq_chain_read(struct virtq *q, const struct virtq_chain *chain, uint64_t 
 		     uint64_t length);
 int virtq_chain_write(struct virtq *q, const struct virtq_chain *chain, uint64_t offset,
 		      const void *src, uint64_t length);
+/* Calls visit(context, host pointer, n) over the host memory behind bytes
+ * [offset, offset+length) of the readable (or writable) part, in order;
+ * stops at the first non-zero return and returns it. -EINVAL when the
+ * range is beyond that part. */
+int virtq_chain_for_each(struct virtq *q, const struct virtq_chain *chain, bool writable,
+			 uint64_t offset, uint64_t length,
+			 int (*visit)(void *context, void *host, uint64_t n), void *context);
 /* Returns the chain to the driver with `written` bytes written into it. */
 int virtq_push(struct virtq *q, uint16_t head, uint32_t written);
 /* After pushes: whether the driver wants an interrupt. */
