@@ -23,6 +23,7 @@
 struct vm;
 struct vcpu;
 struct pci_bus;
+struct vm_chipset;
 
 /* Port I/O: value holds the data (low `size` bytes). Return 0, or <0 to
  * make the access behave as unassigned. */
@@ -55,6 +56,10 @@ struct vcpu_interrupt_source {
 	uint64_t (*next_deadline)(struct vcpu *vcpu);
 	/* Called on every run-loop pass to fire due timers. */
 	void (*update)(struct vcpu *vcpu, uint64_t now_tsc);
+	/* The APIC's MSRs (IA32_APIC_BASE, x2APIC 0x800-0x8ff, TSC deadline):
+	 * 0, or -1 for #GP. NULL: the MSR policy answers alone. */
+	int (*msr_read)(struct vcpu *vcpu, uint32_t index, uint64_t *value);
+	int (*msr_write)(struct vcpu *vcpu, uint32_t index, uint64_t value);
 	void *opaque;
 };
 
@@ -119,6 +124,7 @@ struct vm {
 	uint32_t resets;                /* [l] since start */
 	void *console;                  /* (o) the UART that owns its console ring */
 	struct pci_bus *pci;            /* (o) its PCI bus (vdev/pci.h), or NULL */
+	struct vm_chipset *chipset;     /* (o) PIC, PIT, RTC, IOAPIC, ACPI (vdev/chipset.h), or NULL */
 	struct spinlock lock;
 	struct vm *next;                /* list of all VMs */
 };
