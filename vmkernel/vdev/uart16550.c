@@ -6,8 +6,11 @@
  */
 #include <vdev/vdev.h>
 
+#include <arch/x86/cpu.h>
+#include <arch/x86/lapic.h>
 #include <lib/errno.h>
 #include <lib/log.h>
+#include <lib/string.h>
 #include <mm/heap.h>
 #include <vm/vm.h>
 
@@ -37,10 +40,20 @@ struct uart {
 	struct spinlock lock; /* vCPUs of an SMP guest may print at once */
 };
 
+/* A guest line starting with this gets the vmkernel's clock appended, so a
+ * test can measure a guest's sleep against the host's time, not its own. */
+#define UART_TIME_MARK "@time "
+
 static void uart_flush_line(struct uart *u)
 {
 	u->line[u->line_length] = '\0';
-	log_info("vm %s: %s\n", u->vm->name, u->line);
+	if (!strncmp(u->line, UART_TIME_MARK, sizeof(UART_TIME_MARK) - 1) && tsc_hz() >= 1000) {
+		uint64_t us = rdtsc() / (tsc_hz() / 1000000 ? tsc_hz() / 1000000 : 1);
+		log_info("vm %s: %s [vmkernel-time %lu.%06lu]\n", u->vm->name, u->line,
+			 us / 1000000, us % 1000000);
+	} else {
+		log_info("vm %s: %s\n", u->vm->name, u->line);
+	}
 	u->line_length = 0;
 }
 
