@@ -270,3 +270,107 @@ emu_test guests-vmx-bochs-skylake main guests_bochs corei7_skylake_x 2
 emu_test guests-vmx-bochs-sandybridge main guests_bochs corei7_sandy_bridge_2600k 2
 emu_test guests-vmx-bochs-lynnfield main guests_bochs corei5_lynnfield_750 1 realmode smp2
 emu_test guests-svm-bochs-ryzen main guests_bochs_svm ryzen 2
+
+# --- Linux guests: Debian's stock kernel (linux-image-amd64) with the
+# busybox-static initramfs of test/linux/ (built by test/linux/build-assets
+# into build/linux/). Its /init prints "linux-test: PASS|FAIL ..." lines for
+# CPUs online, virtio-blk (a checksum of data written then read back),
+# virtio-console, and two "@time" lines around `sleep 2` that the vmkernel
+# stamps with its own clock; then busybox powers off through ACPI.
+
+LINUX_ASSETS=$BUILD/linux
+LINUX_CMDLINE="console=ttyS0 loglevel=4"
+
+# linux_iso <iso> <vm-spec...>: an ISO (command line `poweroff`) with the
+# given --vm specs; assets built first.
+linux_iso() {
+	local iso=$1 spec args=()
+	shift
+	test/linux/build-assets "$BUILD" >"$EMU_DIR/assets.log" 2>&1 ||
+		{ emu_fail "test/linux/build-assets failed: $(tail -n 1 "$EMU_DIR/assets.log")"; return 1; }
+	for spec in "$@"; do
+		args+=(--vm "$spec")
+	done
+	scripts/mkiso -o "$iso" --kernel "$KERNEL_ELF" --efi "$KERNEL_EFI" --timeout 0 \
+		--poweroff-when-done "${args[@]}" >"$EMU_DIR/mkiso.log" 2>&1 || { emu_mkiso_failed; return 1; }
+}
+
+# linux_vm_spec <name> <kernel-file> <cpus>: a Linux VM of 256 MiB with the
+# test initramfs and a disk.
+linux_vm_spec() {
+	printf 'name=%s kernel=%s initrd=%s disk=%s mem=256M cpus=%s cmdline="%s kapsel_test.cpus=%s"' \
+		"$1" "$LINUX_ASSETS/$2" "$LINUX_ASSETS/initramfs.cpio.gz" "$LINUX_ASSETS/disk.img" "$3" \
+		"$LINUX_CMDLINE" "$3"
+}
+
+# linux_check_vm <text> <vm>: every check of the guest's /init passed, the
+# 2-second sleep took 2 s +-10% by the vmkernel's clock, and the VM ended
+# through ACPI power-off with status 0. Prints the failure, returns 1.
+linux_check_vm() {
+	local text=$1 vm=$2 check start end
+	grep -q "^vm $vm: linux-test: init started" <<<"$text" ||
+		{ echo "$vm: /init never ran ($(grep -m1 -E "^vm $vm: (stopped|.*Kernel panic)" <<<"$text" | cut -c1-160))"; return 1; }
+	if grep -q "^vm $vm: linux-test: FAIL" <<<"$text"; then
+		echo "$vm: $(grep -m1 "^vm $vm: linux-test: FAIL" <<<"$text" | cut -c1-200)"
+		return 1
+	fi
+	for check in "cpus online" virtio-blk virtio-console; do
+		grep -q "^vm $vm: linux-test: PASS $check" <<<"$text" || { echo "$vm: no PASS line for $check"; return 1; }
+	done
+	start=$(sed -n "s/^vm $vm: @time linux-test: sleep start \[vmkernel-time \([0-9.]*\)\]$/\1/p" <<<"$text")
+	end=$(sed -n "s/^vm $vm: @time linux-test: sleep end \[vmkernel-time \([0-9.]*\)\]$/\1/p" <<<"$text")
+	[ -n "$start" ] && [ -n "$end" ] || { echo "$vm: no vmkernel-stamped @time lines around the sleep"; return 1; }
+	awk -v s="$start" -v e="$end" 'BEGIN { d = e - s; exit !(d >= 1.8 && d <= 2.2) }' ||
+		{ echo "$vm: 'sleep 2' took $(awk -v s="$start" -v e="$end" 'BEGIN { printf "%.3f", e - s }') s of vmkernel time (2 s +-10% expected)"; return 1; }
+	grep -q "^vm $vm: linux-test: done, powering off" <<<"$text" || { echo "$vm: /init did not finish"; return 1; }
+	grep -qE "^vm $vm: .*(ACPI|S5|power(ed)?[ -]off)" <<<"$text" || { echo "$vm: no ACPI power-off logged"; return 1; }
+	grep -q "^vm $vm: passed (exit status)" <<<"$text" || { echo "$vm: did not end with status 0: $(grep -m1 "^vm $vm: \(passed\|failed\)" <<<"$text")"; return 1; }
+	return 0
+}
+
+# linux_guests <host-cpus> <limit> <vm:kernel:cpus>... [-- extra --vm specs]:
+# boots the Linux VMs (and any extra VMs, which must pass too) in QEMU TCG
+# (SVM + NPT) and checks each.
+linux_guests() {
+	local host_cpus=$1 limit=$2 iso=$EMU_DIR/linux.iso specs=() names=() item text why
+	shift 2
+	while [ $# -gt 0 ] && [ "$1" != -- ]; do
+		IFS=: read -r name kernel cpus <<<"$1"
+		specs+=("$(linux_vm_spec "$name" "$kernel" "$cpus")")
+		names+=("$name")
+		shift
+	done
+	[ "${1:-}" = -- ] && shift
+	specs+=("$@")
+	linux_iso "$iso" "${specs[@]}" || return
+	emu_qemu "$limit" "$GUEST_SUMMARY_RE" -machine pc -smp "$host_cpus" -m 2G -cdrom "$iso" -boot d
+	[ "$EMU_END_SEEN" = 1 ] || { emu_fail "$(emu_missing_reason "guests: N passed, M failed")"; return; }
+	text=$(emu_serial_text)
+	for item in "${names[@]}"; do
+		why=$(linux_check_vm "$text" "$item") || { emu_fail "$why"; return; }
+	done
+	grep -q "^guests: ${#specs[@]} passed, 0 failed" <<<"$text" ||
+		{ emu_fail "summary is '$(grep -m1 -E "$GUEST_SUMMARY_RE" <<<"$text")', expected 'guests: ${#specs[@]} passed, 0 failed'"; return; }
+	emu_pass
+}
+
+# linux_bochs <model>: one Linux VM (1 vCPU) on VT-x in Bochs. Slow: GRUB
+# reads the kernel off the ISO at Bochs speed, then Linux boots at ~50 MIPS.
+linux_bochs() {
+	local iso=$EMU_DIR/linux.iso text why
+	linux_iso "$iso" "$(linux_vm_spec lx vmlinuz 1)" || return
+	emu_bochs 1800 "$GUEST_SUMMARY_RE" "$iso" "$1" 1 1024
+	[ "$EMU_END_SEEN" = 1 ] || { emu_fail "$(emu_missing_reason "guests: N passed, M failed")"; return; }
+	text=$(emu_serial_text)
+	why=$(linux_check_vm "$text" lx) || { emu_fail "$why"; return; }
+	emu_pass
+}
+
+# Registered once the platform and virtio devices are in (see LINUX_TESTS_READY).
+if [ -n "${LINUX_TESTS_READY:-}" ]; then
+	emu_test linux-svm-smp2 main linux_guests 2 420 lx2:vmlinuz:2
+	emu_test linux-svm-smp4-pvh main linux_guests 2 480 lx4:vmlinux:4
+	emu_test linux-svm-two-linux-and-test-guest main linux_guests 2 600 lxa:vmlinuz:2 lxb:vmlinux:1 -- \
+		"name=hlt_timer kernel=$BUILD/guests/hlt_timer.elf mem=32M testdev=on"
+	emu_test linux-vmx-bochs-skylake long linux_bochs corei7_skylake_x
+fi
