@@ -1,0 +1,114 @@
+/*
+ * The internal learning switch (vmkernel/net/vswitch.c): flooding while a
+ * destination is unknown, learning from source addresses, unicast to the
+ * learnt port only, broadcast, no echo to the sender, malformed frames
+ * dropped. The NIC side (vdev/vnic.h) is recorded by stubs.
+ */
+#include "unit.h"
+
+#include <net/vswitch.h>
+#include <vdev/vnic.h>
+
+static const struct vnic_switch_ops *ops;
+static unsigned received[4];
+static bool full[4];
+
+struct vnic {
+	unsigned index;
+};
+static struct vnic nics[4] = { { 0 }, { 1 }, { 2 }, { 3 } };
+static void *port[4];
+
+void vnic_register_switch(const struct vnic_switch_ops *switch_ops) { ops = switch_ops; }
+
+bool vnic_receive(struct vnic *nic, const void *frame, unsigned length)
+{
+	(void)frame;
+	(void)length;
+	if (full[nic->index])
+		return false;
+	received[nic->index]++;
+	return true;
+}
+
+static uint8_t mac[4][6] = {
+	{ 2, 0, 0, 0, 0, 1 }, { 2, 0, 0, 0, 0, 2 }, { 2, 0, 0, 0, 0, 3 }, { 2, 0, 0, 0, 0, 4 },
+};
+
+static void send(unsigned from, const uint8_t *to)
+{
+	uint8_t frame[60] = { 0 };
+	memcpy(frame, to, 6);
+	memcpy(frame + 6, mac[from], 6);
+	ops->transmit(port[from], frame, sizeof(frame));
+}
+
+static void clear(void) { memset(received, 0, sizeof(received)); }
+
+UNIT_TEST(learning_and_forwarding)
+{
+	static const uint8_t broadcast[6] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff };
+	struct vswitch_stats s;
+	vswitch_init();
+	CHECK(ops != NULL);
+	for (unsigned i = 0; i < 3; i++) {
+		port[i] = ops->connect(&nics[i], mac[i]);
+		CHECK(port[i] != NULL);
+	}
+	/* Unknown destination: everyone but the sender. */
+	send(0, mac[1]);
+	CHECK_EQ(received[0], 0);
+	CHECK_EQ(received[1], 1);
+	CHECK_EQ(received[2], 1);
+	clear();
+	/* 0 was learnt: the reply goes to port 0 only. */
+	send(1, mac[0]);
+	CHECK_EQ(received[0], 1);
+	CHECK_EQ(received[1] + received[2], 0);
+	clear();
+	send(0, mac[1]);
+	CHECK_EQ(received[1], 1);
+	CHECK_EQ(received[0] + received[2], 0);
+	clear();
+	send(2, broadcast);
+	CHECK_EQ(received[0], 1);
+	CHECK_EQ(received[1], 1);
+	CHECK_EQ(received[2], 0);
+	clear();
+	/* A frame to yourself (learnt on your own port) goes nowhere. */
+	send(0, mac[0]);
+	CHECK_EQ(received[0] + received[1] + received[2], 0);
+	/* Runts and giants are dropped; a full receiver counts a drop. */
+	vswitch_get_stats(&s);
+	uint64_t dropped = s.dropped;
+	uint8_t small[10] = { 0 };
+	ops->transmit(port[0], small, sizeof(small));
+	ops->transmit(port[0], small, VNIC_FRAME_MAX + 1);
+	full[1] = true;
+	send(0, mac[1]);
+	full[1] = false;
+	vswitch_get_stats(&s);
+	CHECK_EQ(s.dropped, dropped + 3);
+	CHECK_EQ(received[0] + received[1] + received[2], 0);
+	CHECK(s.unicast >= 3);
+	CHECK(s.flooded >= 2);
+	/* A station moving to another port is followed. */
+	port[3] = ops->connect(&nics[3], mac[3]);
+	memcpy(mac[3], mac[1], 6);
+	send(3, mac[0]);
+	clear();
+	send(0, mac[1]);
+	CHECK_EQ(received[3], 1);
+	CHECK_EQ(received[1], 0);
+}
+
+UNIT_TEST(port_limit)
+{
+	unsigned connected = 0;
+	static struct vnic extra;
+	while (connected < 2 * VSWITCH_MAX_PORTS && ops->connect(&extra, mac[0]))
+		connected++;
+	CHECK_EQ(connected, VSWITCH_MAX_PORTS - 4);
+}
+
+UNIT_MAIN()
