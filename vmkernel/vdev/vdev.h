@@ -12,8 +12,17 @@ struct vdisk_backend;
 int vdev_uart_attach(struct vm *vm);
 /* The test-exit port (0xf4, isa-debug-exit compatible). */
 int vdev_exit_port_attach(struct vm *vm);
-/* One local APIC per vCPU at 0xfee00000: timer, ICR (IPIs, INIT, SIPI), EOI. */
+/* One local APIC per vCPU at 0xfee00000: xAPIC and x2APIC, timer (one-shot,
+ * periodic, TSC deadline), IPIs, EOI. */
 int vdev_lapic_attach(struct vm *vm);
+/* The hw.version 1 chipset (vdev/HARDWARE.md): 8259 pair, 8254 and port
+ * 0x61, RTC/CMOS, I/O APIC, ACPI PM registers, and the ACPI tables written
+ * into guest RAM; attaches the local APICs too when not yet attached. Call
+ * after vm_create, before the guest is loaded. */
+int vdev_platform_attach(struct vm *vm);
+/* Back to power-on after the VM's RAM was cleared (VM reset): the devices'
+ * state and the ACPI tables. */
+int vdev_platform_reset(struct vm *vm);
 /* The 4 KiB emulated-memory test device (testdev = "on"). */
 int vdev_testdev_attach(struct vm *vm);
 /* Reads up to size-1 bytes of the VM's console output (oldest first). */

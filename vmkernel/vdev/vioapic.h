@@ -21,6 +21,7 @@ struct apic_message {
 	uint8_t delivery_mode; /* 0 fixed, 1 lowest priority, 2 SMI, 4 NMI, 5 INIT, 7 ExtINT */
 	bool logical;
 	bool level;            /* level-triggered: the target sets TMR and broadcasts EOI */
+	bool wide;             /* 32-bit x2APIC destination (broadcast 0xffffffff, not 0xff) */
 };
 
 typedef void (*apic_deliver_fn)(void *ctx, const struct apic_message *message);

@@ -129,6 +129,18 @@ static void chip_eoi(struct vpic_chip *c, int irq, bool rotate)
 		c->priority_base = (uint8_t)((irq + 1) & 7);
 }
 
+int vpic_pending_vector(const struct vpic *pic)
+{
+	int irq = chip_pending(pic, 0);
+	if (irq < 0)
+		return -1;
+	if (irq == 2 && !pic->chip[0].single) {
+		int slave = chip_pending(pic, 1);
+		return pic->chip[1].vector_base + (slave < 0 ? 7 : slave);
+	}
+	return pic->chip[0].vector_base + irq;
+}
+
 /* The acknowledge on one chip: the IRQ moves from IRR to ISR (or is
  * completed at once in automatic EOI mode). Returns the IRQ, or 7 when the
  * request vanished (the spurious IRQ 7 of the datasheet). */

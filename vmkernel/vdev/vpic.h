@@ -37,6 +37,8 @@ void vpic_elcr_write(struct vpic *pic, unsigned chip, uint8_t value);
 void vpic_set_irq(struct vpic *pic, unsigned irq, bool asserted);
 /* Whether the master's INTR output is raised. */
 bool vpic_output(const struct vpic *pic);
+/* The vector vpic_acknowledge() would return now, or -1: INTR is low. */
+int vpic_pending_vector(const struct vpic *pic);
 /* The interrupt acknowledge cycle: the vector the CPU receives (IRQ 7 or
  * 15's vector when nothing is pending any more: the spurious interrupt). */
 uint8_t vpic_acknowledge(struct vpic *pic);
