@@ -232,6 +232,24 @@ UNIT_TEST(up_to_eight_modules)
 	CHECK_STR(parse_error(text), "line 11: more than 8 module lines");
 }
 
+UNIT_TEST(up_to_four_disks_each_one_module_name)
+{
+	char text[1024] = MINIMAL;
+	CHECK_EQ(parse(text), 0);
+	CHECK_EQ(def.disk_count, 0);
+	for (int i = 0; i < 4; i++)
+		snprintf(text + strlen(text), sizeof(text) - strlen(text), "disk = \"d%d.img\"\n", i);
+	CHECK_EQ(parse(text), 0);
+	CHECK_EQ(def.disk_count, 4);
+	CHECK_STR(def.disks[0], "d0.img");
+	CHECK_STR(def.disks[3], "d3.img");
+	strcat(text, "disk = d4.img\n");
+	CHECK(strstr(parse_error(text), "more than 4 disk lines") != NULL);
+	char blank[256] = MINIMAL;
+	strcat(blank, "disk = \"two words\"\n");
+	CHECK(strstr(parse_error(blank), "must be one word") != NULL);
+}
+
 UNIT_TEST(module_line_limits)
 {
 	CHECK_STR(parse_error(MINIMAL "module = \"\"\n"), "line 3: module needs a module name");
