@@ -43,19 +43,32 @@ UNIT_TEST(hypervisor_bit_set_vmx_and_svm_hidden)
 	CHECK(!(e1.ecx & (1u << 2))); /* SVM */
 }
 
-UNIT_TEST(xsave_avx_x2apic_monitor_hidden)
+UNIT_TEST(xsave_avx_monitor_hidden)
 {
 	struct cpuid_result l1 = cpuid_policy(host_everything, &vcpu0, 1, 0);
 	CHECK(!(l1.ecx & (1u << 26))); /* XSAVE: FPU state is switched with FXSAVE */
 	CHECK(!(l1.ecx & (1u << 27)));
 	CHECK(!(l1.ecx & (1u << 28))); /* AVX */
-	CHECK(!(l1.ecx & (1u << 21))); /* x2APIC: the vLAPIC is xAPIC only */
 	CHECK(!(l1.ecx & (1u << 3)));  /* MONITOR/MWAIT */
 	struct cpuid_result l7 = cpuid_policy(host_everything, &vcpu0, 7, 0);
 	CHECK(!(l7.ebx & (1u << 5)));  /* AVX2 */
 	CHECK(!(l7.ebx & (1u << 16))); /* AVX-512F */
 	CHECK_EQ(l7.ecx, 0);
 	CHECK_EQ(l7.edx, 0);
+}
+
+/* The vLAPIC's features and the invariant TSC do not depend on the host. */
+UNIT_TEST(vlapic_features_and_invariant_tsc_always_shown)
+{
+	struct cpuid_result old1 = cpuid_policy(host_old, &vcpu0, 1, 0);
+	CHECK(old1.ecx & (1u << 21)); /* x2APIC */
+	CHECK(old1.ecx & (1u << 24)); /* TSC-deadline */
+	struct cpuid_result l1 = cpuid_policy(host_everything, &vcpu1, 1, 0);
+	CHECK(l1.ecx & (1u << 21));
+	CHECK(l1.ecx & (1u << 24));
+	struct cpuid_result e7 = cpuid_policy(host_everything, &vcpu0, 0x80000007, 0);
+	CHECK_EQ(e7.edx, 1u << 8);
+	CHECK_EQ(e7.eax | e7.ebx | e7.ecx, 0);
 }
 
 UNIT_TEST(common_features_pass_through)

@@ -7,9 +7,13 @@
 			(1u << 19) | (1u << 20) | (1u << 22) | (1u << 23) | (1u << 25) | \
 			(1u << 29) | (1u << 30))
 /* SSE3 PCLMULQDQ SSSE3 FMA CX16 SSE4.1 SSE4.2 MOVBE POPCNT AES F16C RDRAND;
- * hidden: VMX(5) SMX(6) EST TM2 PDCM x2APIC(21, no vx2APIC yet)
- * TSC-deadline(24) XSAVE(26) OSXSAVE(27) AVX(28) MONITOR(3). */
+ * hidden: VMX(5) SMX(6) EST TM2 PDCM XSAVE(26) OSXSAVE(27) AVX(28) MONITOR(3). */
 #define L1_ECX_HYPERVISOR (1u << 31)
+/* The vLAPIC's, whatever the host has: x2APIC (21) and TSC-deadline (24). */
+#define L1_ECX_VLAPIC ((1u << 21) | (1u << 24))
+/* 0x80000007 EDX: invariant TSC. Every virtual clock runs off the host TSC
+ * at the vmkernel's calibrated rate, so the guest's TSC is its clock. */
+#define E7_EDX_INVARIANT_TSC (1u << 8)
 /* Leaf 1 EDX: FPU VME DE PSE TSC MSR PAE CX8 APIC SEP MTRR PGE CMOV PAT PSE36
  * CLFSH MMX FXSR SSE SSE2 HTT. Hidden: MCE(7) MCA(14) (no machine-check
  * banks), DS ACPI TM PBE SS. MTRR: a fixed write-back set (msr_policy.c). */
@@ -50,7 +54,7 @@ struct cpuid_result cpuid_policy(cpuid_source_fn host, const struct cpuid_policy
 		break;
 	case 1:
 		r = host(1, 0);
-		r.ecx = (r.ecx & L1_ECX_ALLOWED) | L1_ECX_HYPERVISOR;
+		r.ecx = (r.ecx & L1_ECX_ALLOWED) | L1_ECX_HYPERVISOR | L1_ECX_VLAPIC;
 		r.edx &= L1_EDX_ALLOWED;
 		/* EBX: initial APIC ID, logical processor count, CLFLUSH size, brand. */
 		r.ebx = (r.ebx & 0x0000ffffu) | ((vcpu->vcpu_index & 0xff) << 24) |
@@ -110,7 +114,7 @@ struct cpuid_result cpuid_policy(cpuid_source_fn host, const struct cpuid_policy
 		break;
 	case 0x80000007:
 		if (extended_max >= leaf)
-			r.edx = host(leaf, 0).edx & (1u << 8); /* invariant TSC only */
+			r.edx = E7_EDX_INVARIANT_TSC;
 		break;
 	case 0x80000008:
 		if (extended_max >= leaf) {
