@@ -233,7 +233,7 @@ static void acpi_reset(struct vcpu *vcpu)
 	if (vm->reset && vm->vcpu_count == 1 && vcpu->index == 0) {
 		log_info("vm %s: ACPI reset: restarting the VM\n", vm->name);
 		vm->resets++;
-		if (vm->reset(vm) || vdev_platform_reset(vm))
+		if (vm->reset(vm)) /* which resets the chipset too (vdev_platform_reset) */
 			vm_stop(vm, -1, "ACPI reset requested, and the reset failed");
 		return;
 	}
