@@ -128,7 +128,14 @@ static int mb_get(struct vmfs_volume *vol, uint64_t addr, enum mb_type type, boo
 	struct mblock *mb = cache_lookup(vol, addr);
 	if (mb) {
 		if (fresh && !mb->dirty && !mb->in_op) {
-			int err = mb_read(vol, mb, type);
+			/* Another host's home write may be caught half-way: read again. */
+			int err = 0;
+			for (int attempt = 0; attempt < 3; attempt++) {
+				err = mb_read(vol, mb, type);
+				if (err != -VMFS_EBADMSG)
+					break;
+				vol->os.sleep_ns(vol->os.ctx, 2000000);
+			}
 			if (err) {
 				cache_unlink(vol, mb);
 				vol->clean_count--;
@@ -265,7 +272,7 @@ int vmfs_op_begin(struct vmfs_volume *vol, uint32_t blocks_needed)
 	err = vmfs_writable(vol);
 	if (err)
 		return err;
-	if (vol->dirty_count + blocks_needed > vol->txn_capacity) {
+	if (vol->dirty_count + blocks_needed > vol->txn_capacity || vol->freed_count > FREED_MAX / 2) {
 		err = vmfs_commit(vol);
 		if (err)
 			return err;
@@ -411,6 +418,10 @@ int vmfs_commit(struct vmfs_volume *vol)
 	vol->clean_count += n;
 	vol->dirty_count = 0;
 	vol->seq = seq;
+	if (vol->freed_count) {
+		memset(vol->freed, 0xff, 2 * FREED_MAX * sizeof(uint32_t));
+		vol->freed_count = 0;
+	}
 	vol->last_commit_ns = vol->os.now_ns(vol->os.ctx);
 	vmfs_release_txn_locks(vol);
 	return 0;
@@ -488,8 +499,6 @@ out:
 }
 
 /* The checkpointed sequence of slot @slot's journal. */
-int vmfs_journal_seq(const struct vmfs_os *os, struct vmfs_blockdev *dev, const struct disk_super *sb,
-		     uint32_t slot, uint64_t *seq);
 int vmfs_journal_seq(const struct vmfs_os *os, struct vmfs_blockdev *dev, const struct disk_super *sb,
 		     uint32_t slot, uint64_t *seq)
 {

@@ -339,6 +339,10 @@ struct vmfs_volume {
 	uint32_t held_count;
 	uint32_t alloc_ag;	/* the AG this host allocates from first */
 	struct vmfs_file *files;
+	/* Data blocks freed in the running transaction: not reused before it
+	 * commits, or a crash could leave a file pointing at another's data. */
+	uint32_t *freed;
+	uint32_t freed_count;
 	uint8_t *zero_block;	/* block_size zeros */
 	uint8_t *bounce;	/* block_size, for copy-on-write and zeroing */
 };
@@ -388,6 +392,8 @@ void vmfs_cache_free(struct vmfs_volume *vol);
 int vmfs_op_begin(struct vmfs_volume *vol, uint32_t blocks_needed);
 int vmfs_op_end(struct vmfs_volume *vol, int result);
 int vmfs_commit(struct vmfs_volume *vol);
+int vmfs_journal_seq(const struct vmfs_os *os, struct vmfs_blockdev *dev, const struct disk_super *sb,
+		     uint32_t slot, uint64_t *seq);
 int vmfs_journal_replay(const struct vmfs_os *os, struct vmfs_blockdev *dev,
 			const struct disk_super *sb, uint32_t slot, bool *replayed);
 
@@ -412,6 +418,11 @@ int vmfs_alloc_data(struct vmfs_volume *vol, uint32_t want, uint32_t *first, uin
 int vmfs_refcount_add(struct vmfs_volume *vol, uint32_t dblock, int delta, uint32_t *now);
 int vmfs_refcount_get(struct vmfs_volume *vol, uint32_t dblock, uint32_t *count);
 
+#define FREED_MAX 4096u
+/* Internal: the allocation needs the running transaction committed first. */
+#define VMFS_EAGAIN_COMMIT 1001
+bool vmfs_freed_contains(struct vmfs_volume *vol, uint32_t dblock);
+
 /* inode.c: inodes and their extent maps */
 struct extent_map {
 	struct disk_extent *e;
@@ -419,6 +430,7 @@ struct extent_map {
 	uint32_t cap;
 };
 int vmfs_inode_get(struct vmfs_volume *vol, uint32_t ino, struct mblock **out);
+int vmfs_inode_read(struct vmfs_volume *vol, uint32_t ino, struct mblock **out);
 int vmfs_map_load(struct vmfs_volume *vol, struct mblock *inode, struct extent_map *map);
 int vmfs_map_store(struct vmfs_volume *vol, struct mblock *inode, struct extent_map *map);
 void vmfs_map_free(struct vmfs_volume *vol, struct extent_map *map);
