@@ -24,6 +24,7 @@
 #include <mm/heap.h>
 #include <vdev/irq.h>
 #include <vdev/platform.h>
+#include <vdev/vdev.h>
 #include <vm/vm.h>
 
 #define CONFIG_ENABLE 0x80000000u
@@ -552,4 +553,9 @@ int pci_bus_attach(struct vm *vm)
 	}
 	vm->pci = bus;
 	return 0;
+}
+
+int vdev_pci_attach(struct vm *vm)
+{
+	return pci_bus_attach(vm);
 }
