@@ -16,6 +16,7 @@
 #include <mm/vmm.h>
 #include <vdev/platform.h>
 #include <vdev/vdev.h>
+#include <vdev/vdisk.h>
 #include <vm/guest_loader.h>
 #include <vm/linux_loader.h>
 #include <vm/vm.h>
@@ -36,7 +37,23 @@ static struct guest_image module_image(const struct boot_module *m, const char *
 				     .name = name };
 }
 
-static int attach_devices(struct vm *vm, const struct vm_definition *def)
+/* A disk= boot module as a RAM-backed virtio-blk disk (writes stay in the
+ * module's memory, which the vmkernel never reuses). */
+static int attach_disk(const struct boot_info *boot, struct vm *vm, const char *name)
+{
+	int k = vmdef_find_module(boot->modules, boot->module_count, name);
+	if (k < 0) {
+		log_warn("vm %s: disk module '%s' was not loaded at boot\n", vm->name, name);
+		return -1;
+	}
+	const struct boot_module *m = &boot->modules[k];
+	struct vdisk_backend *disk = vdisk_memory_create(phys_to_virt(m->phys_start),
+							 m->phys_end - m->phys_start, name);
+	return disk ? vdev_virtio_blk_attach(vm, disk) : -1;
+}
+
+static int attach_devices(const struct boot_info *boot, struct vm *vm,
+			  const struct vm_definition *def)
 {
 	int rc = vdev_uart_attach(vm);
 	if (!rc)
@@ -45,6 +62,14 @@ static int attach_devices(struct vm *vm, const struct vm_definition *def)
 		rc = vdev_lapic_attach(vm);
 	if (!rc && def->testdev)
 		rc = vdev_testdev_attach(vm);
+	if (!rc)
+		rc = vdev_pci_attach(vm);
+	for (unsigned i = 0; !rc && i < def->disk_count; i++)
+		rc = attach_disk(boot, vm, def->disks[i]);
+	if (!rc)
+		rc = vdev_virtio_console_attach(vm);
+	if (!rc)
+		rc = vdev_virtio_net_attach(vm);
 	return rc;
 }
 
@@ -188,7 +213,7 @@ static struct vm *start_one(const struct boot_info *boot, const struct boot_modu
 	vm = vm_create(&params, error, error_size);
 	if (!vm)
 		goto out;
-	if (attach_devices(vm, def)) {
+	if (attach_devices(boot, vm, def)) {
 		snprintf(error, error_size, "cannot attach the virtual devices");
 		vm_stop(vm, -1, "refused: %s", error);
 		vm = NULL;

@@ -22,16 +22,16 @@ void acpi_pm_init(struct acpi_pm *pm, uint64_t tsc_hz, uint64_t now_tsc, uint8_t
 {
 	*pm = (struct acpi_pm){ .tsc_hz = tsc_hz ? tsc_hz : 1, .base_tsc = now_tsc, .slp_typ_s5 = slp_typ_s5,
 				.reset_value = reset_value, .control = CNT_SCI_EN };
-	pm->ticks_per_tsc_fp32 = ((uint64_t)PM_TIMER_HZ << 32) / pm->tsc_hz;
 }
 
-/* TSC ticks to timer ticks by a 32.32 fixed-point factor (the vmkernel has
- * no 128-bit division). */
+/* Whole seconds and the rest apart: exact in 64 bits (no 128-bit division
+ * in the vmkernel). */
 static uint64_t timer_ticks(const struct acpi_pm *pm, uint64_t now_tsc)
 {
 	if (now_tsc <= pm->base_tsc)
 		return 0;
-	return (uint64_t)(((unsigned __int128)(now_tsc - pm->base_tsc) * pm->ticks_per_tsc_fp32) >> 32);
+	uint64_t delta = now_tsc - pm->base_tsc;
+	return delta / pm->tsc_hz * PM_TIMER_HZ + delta % pm->tsc_hz * PM_TIMER_HZ / pm->tsc_hz;
 }
 
 uint32_t acpi_pm_timer(const struct acpi_pm *pm, uint64_t now_tsc)

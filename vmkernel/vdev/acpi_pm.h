@@ -33,7 +33,6 @@ struct acpi_pm {
 	uint64_t tmr_status_epoch; /* timer bit-31 period last acknowledged */
 	uint64_t tsc_hz;
 	uint64_t base_tsc;   /* PM timer 0 */
-	uint64_t ticks_per_tsc_fp32;
 	uint8_t slp_typ_s5;
 	uint8_t reset_value;
 	uint8_t last_slp_typ; /* of the last SLP_EN write, for messages */

@@ -15,19 +15,21 @@
 
 #include <lib/string.h>
 
-/* Rate conversions by 32.32 / 40.24 fixed-point factors computed once: the
- * vmkernel has no 128-bit division. */
+/* Rate conversions split into whole seconds and the rest, so they are
+ * exact with 64-bit arithmetic (the vmkernel has no 128-bit division). */
 static uint64_t ticks_at(const struct vpit *pit, uint64_t now_tsc)
 {
 	if (now_tsc <= pit->base_tsc)
 		return 0;
-	return (uint64_t)(((unsigned __int128)(now_tsc - pit->base_tsc) * pit->ticks_per_tsc_fp32) >> 32);
+	uint64_t delta = now_tsc - pit->base_tsc;
+	return delta / pit->tsc_hz * VPIT_HZ + delta % pit->tsc_hz * VPIT_HZ / pit->tsc_hz;
 }
 
 static uint64_t tsc_at(const struct vpit *pit, uint64_t ticks)
 {
 	/* Rounded up: at that TSC the tick has certainly happened. */
-	return pit->base_tsc + (uint64_t)(((unsigned __int128)ticks * pit->tsc_per_tick_fp24) >> 24) + 1;
+	return pit->base_tsc + ticks / VPIT_HZ * pit->tsc_hz +
+	       (ticks % VPIT_HZ * pit->tsc_hz + VPIT_HZ - 1) / VPIT_HZ;
 }
 
 static uint16_t to_bcd(uint32_t value)
@@ -124,8 +126,6 @@ void vpit_init(struct vpit *pit, uint64_t tsc_hz, uint64_t now_tsc)
 	memset(pit, 0, sizeof(*pit));
 	pit->tsc_hz = tsc_hz ? tsc_hz : 1;
 	pit->base_tsc = now_tsc;
-	pit->ticks_per_tsc_fp32 = ((uint64_t)VPIT_HZ << 32) / pit->tsc_hz;
-	pit->tsc_per_tick_fp24 = (pit->tsc_hz << 24) / VPIT_HZ;
 	for (unsigned i = 0; i < 3; i++) {
 		pit->channel[i].access = 3;
 		pit->channel[i].reload = 65536;

@@ -38,7 +38,6 @@ struct vpit {
 	bool speaker_enable;   /* port 0x61 bit 1 */
 	uint64_t tsc_hz;
 	uint64_t base_tsc;     /* PIT tick 0 */
-	uint64_t ticks_per_tsc_fp32, tsc_per_tick_fp24;
 };
 
 void vpit_init(struct vpit *pit, uint64_t tsc_hz, uint64_t now_tsc);
