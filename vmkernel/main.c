@@ -12,6 +12,7 @@
 #include <core/smp.h>
 #include <lib/log.h>
 #include <mm/pmm.h>
+#include <net/vswitch.h>
 #include <vm/vm_init.h>
 
 #include "boot_vms.h"
@@ -50,6 +51,7 @@ void vmkernel_main(struct boot_info *boot, const char *problem)
 	}
 	if (options.test_fault != TEST_FAULT_NONE)
 		core_trigger_test_fault(options.test_fault);
+	vswitch_init(); /* before the first NIC connects */
 	unsigned started = vm_start_boot_vms(boot);
 	if (started)
 		vm_wait_all_and_report();
