@@ -17,10 +17,14 @@ GUEST_OBJCOPY := $(or $(OBJCOPY),objcopy)
 # Guests by the mode their C code runs in (all start as multiboot1 ELF32).
 GUESTS_32 := cpuid portio mmio32 mmio_rmw hlt_timer realmode pmode32 smp2 \
 	ept_isolation triple_fault demo
-GUESTS_64 := mmio64 msr inject long64 hypercall bench
+GUESTS_64 := mmio64 msr inject long64 hypercall bench virtio_blk virtio_hostile
 GUEST_NAMES := $(GUESTS_32) $(GUESTS_64)
 GUEST_ELFS := $(patsubst %,$(GUEST_BUILD)/%.elf,$(GUEST_NAMES))
 GUEST_VMXS := $(patsubst %,$(GUEST_BUILD)/%.vmx,$(GUEST_NAMES))
+# Guests with a virtio-blk disk: a 1 MiB zeroed image each, passed as disk=.
+GUESTS_WITH_DISK := virtio_blk virtio_hostile
+GUEST_DISKS := $(patsubst %,$(GUEST_BUILD)/%.disk,$(GUESTS_WITH_DISK))
+guest_disk = $(if $(filter $(GUESTS_WITH_DISK),$(1)),$(GUEST_BUILD)/$(1).disk)
 
 GUEST_RUNTIME_C := console.c string.c start.c gdt.c idt.c lapic.c kapsel.c
 GUEST_RUNTIME_32 := $(GUEST_RUNTIME_C) paging32.c entry32.S isr32.S
@@ -93,7 +97,11 @@ $(GUEST_BUILD)/%.vmx: $(GUEST_DIR)/build.mk
 		$* $(call guest_vcpus,$*) $* > $@
 
 .PHONY: guests guests-bare guests-kapsel
-guests: $(GUEST_ELFS) $(GUEST_VMXS)
+$(GUEST_DISKS):
+	@mkdir -p $(dir $@)
+	@head -c 1048576 /dev/zero > $@
+
+guests: $(GUEST_ELFS) $(GUEST_VMXS) $(GUEST_DISKS)
 
 guests-bare: guests
 	$(GUEST_DIR)/run-bare $(GUEST_NAMES)
