@@ -433,6 +433,14 @@ int vmfs_commit(struct vmfs_volume *vol)
 int vmfs_journal_replay(const struct vmfs_os *os, struct vmfs_blockdev *dev,
 			const struct disk_super *sb, uint32_t slot, bool *replayed)
 {
+	return vmfs_journal_check(os, dev, sb, slot, false, replayed);
+}
+
+/* With @dry_run, only says (in *@found) whether a replay is due. */
+int vmfs_journal_check(const struct vmfs_os *os, struct vmfs_blockdev *dev, const struct disk_super *sb,
+		       uint32_t slot, bool dry_run, bool *found)
+{
+	bool *replayed = found;
 	*replayed = false;
 	uint64_t jstart = journal_mblock(sb, slot);
 	uint32_t max = sb->journal_blocks - 3 < JOURNAL_TXN_MAX ? sb->journal_blocks - 3 : JOURNAL_TXN_MAX;
@@ -474,6 +482,10 @@ int vmfs_journal_replay(const struct vmfs_os *os, struct vmfs_blockdev *dev,
 			err = -VMFS_EBADMSG;
 			goto out;
 		}
+	}
+	if (dry_run) {
+		*found = true;
+		goto out;
 	}
 	for (uint32_t i = 0; i < n && !err; i++)
 		err = write_home(dev, images + (size_t)i * MB_SIZE, desc->home[i], raw_write_cb, NULL);

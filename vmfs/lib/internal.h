@@ -394,6 +394,8 @@ int vmfs_op_end(struct vmfs_volume *vol, int result);
 int vmfs_commit(struct vmfs_volume *vol);
 int vmfs_journal_seq(const struct vmfs_os *os, struct vmfs_blockdev *dev, const struct disk_super *sb,
 		     uint32_t slot, uint64_t *seq);
+int vmfs_journal_check(const struct vmfs_os *os, struct vmfs_blockdev *dev, const struct disk_super *sb,
+		       uint32_t slot, bool dry_run, bool *found);
 int vmfs_journal_replay(const struct vmfs_os *os, struct vmfs_blockdev *dev,
 			const struct disk_super *sb, uint32_t slot, bool *replayed);
 

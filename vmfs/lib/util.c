@@ -83,7 +83,7 @@ static void out_number(struct out_buf *o, uint64_t v, unsigned base, bool negati
 		out_char(o, digits[--n]);
 }
 
-/* %s %c %d %i %u %x with l/ll/z and a zero-padded width: what the log needs. */
+/* %s %.*s %c %d %i %u %x with l/ll/z and a zero-padded width: what the log needs. */
 int vmfs_vformat(char *out, size_t size, const char *fmt, va_list ap)
 {
 	struct out_buf o = { out, size, 0 };
@@ -101,6 +101,11 @@ int vmfs_vformat(char *out, size_t size, const char *fmt, va_list ap)
 		}
 		while (*fmt >= '0' && *fmt <= '9')
 			width = width * 10 + (*fmt++ - '0');
+		int precision = -1;
+		if (fmt[0] == '.' && fmt[1] == '*') {
+			precision = va_arg(ap, int);
+			fmt += 2;
+		}
 		int longs = 0;
 		while (*fmt == 'l' || *fmt == 'z') {
 			longs = *fmt == 'z' ? 2 : longs + 1;
@@ -111,11 +116,13 @@ int vmfs_vformat(char *out, size_t size, const char *fmt, va_list ap)
 			const char *s = va_arg(ap, const char *);
 			if (!s)
 				s = "(null)";
-			size_t len = strlen(s);
+			size_t len = 0;
+			while (s[len] && (precision < 0 || len < (size_t)precision))
+				len++;
 			for (size_t i = len; i < (size_t)width; i++)
 				out_char(&o, ' ');
-			while (*s)
-				out_char(&o, *s++);
+			for (size_t i = 0; i < len; i++)
+				out_char(&o, s[i]);
 			break;
 		}
 		case 'c':
