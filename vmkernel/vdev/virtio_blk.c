@@ -134,7 +134,6 @@ static void blk_queue_notify(struct virtio_device *vdev, unsigned queue)
 {
 	struct virtio_blk *blk = vdev->opaque;
 	bool served = false;
-	int result;
 
 	uint64_t flags = spin_lock_irqsave(&vdev->lock);
 	struct virtq *q = virtio_queue_live(vdev, queue);
@@ -142,7 +141,7 @@ static void blk_queue_notify(struct virtio_device *vdev, unsigned queue)
 		spin_unlock_irqrestore(&vdev->lock, flags);
 		return;
 	}
-	while ((result = virtq_pop(q, &blk->chain)) > 0) {
+	while (virtq_pop(q, &blk->chain) > 0) {
 		int64_t written = blk_execute(blk, q, &blk->chain);
 		if (written < 0) {
 			virtio_device_fail(vdev, "request without header or status byte");
