@@ -139,6 +139,8 @@ int msr_policy_write(struct vcpu *vcpu, uint32_t index, uint64_t value)
 	const struct virt_ops *ops = virt_backend();
 	struct virt_sysregs s;
 
+	if (apic_msr(vcpu, index) && vcpu->irq.msr_write)
+		return vcpu->irq.msr_write(vcpu, index, value);
 	if (is_fixed_mtrr(index) || is_variable_mtrr(index))
 		return 0;
 	switch (index) {
