@@ -15,7 +15,7 @@ GUEST_LD := $(or $(LD),ld)
 GUEST_OBJCOPY := $(or $(OBJCOPY),objcopy)
 
 # Guests by the mode their C code runs in (all start as multiboot1 ELF32).
-GUESTS_32 := cpuid portio mmio32 mmio_rmw hlt_timer realmode pmode32 smp2 \
+GUESTS_32 := cpuid portio mmio32 mmio_rmw hlt_timer realmode pmode32 smp2 platform \
 	ept_isolation triple_fault demo
 GUESTS_64 := mmio64 msr inject long64 hypercall bench virtio_blk virtio_hostile
 GUEST_NAMES := $(GUESTS_32) $(GUESTS_64)
@@ -89,8 +89,8 @@ $(foreach g,$(GUESTS_64),$(eval $(call GUEST_64_template,$(g))))
 -include $(shell find $(GUEST_BUILD) -name '*.d' 2>/dev/null)
 
 # VM definitions (vm/vmdef.h) to run each guest under Kapsel: 32 MiB, the
-# test device on; smp2 has two vCPUs.
-guest_vcpus = $(if $(filter smp2,$(1)),2,1)
+# test device on; smp2 and platform have two vCPUs.
+guest_vcpus = $(if $(filter smp2 platform,$(1)),2,1)
 $(GUEST_BUILD)/%.vmx: $(GUEST_DIR)/build.mk
 	@mkdir -p $(dir $@)
 	@printf 'name = "%s"\nmemsize = "32"\nnumvcpus = %s\nkernel = "%s.elf"\ntestdev = "on"\n' \

@@ -237,7 +237,7 @@ static void acpi_reset(struct vcpu *vcpu)
 			vm_stop(vm, -1, "ACPI reset requested, and the reset failed");
 		return;
 	}
-	vm_stop(vm, 0, "ACPI reset requested (reset of this VM is not supported: stopped)");
+	vm_stop(vm, -1, "ACPI reset requested; reset of a VM with several vCPUs is not supported: stopped");
 }
 
 static int acpi_pm_port_write(void *opaque, struct vcpu *vcpu, uint16_t port, unsigned size, uint32_t value)
@@ -253,6 +253,8 @@ static int acpi_pm_port_write(void *opaque, struct vcpu *vcpu, uint16_t port, un
 
 	switch (action) {
 	case ACPI_PM_POWER_OFF:
+		/* A clean power-off exits with status 0, which vm_stop logs without the reason. */
+		log_info("vm %s: ACPI power-off (S5)\n", vcpu->vm->name);
 		vm_stop(vcpu->vm, 0, "ACPI power-off (S5)");
 		break;
 	case ACPI_PM_RESET:
