@@ -71,6 +71,7 @@ $(BUILD)/vmkernel.elf: $(KERNEL_OBJS) boot/vmkernel.ld $(BUILD)/kernel/symbols.o
 -include scripts/iso.mk
 -include test/test.mk
 -include test/guests/build.mk
+-include vmfs/build.mk
 
 deps:
 	scripts/setup-deps
