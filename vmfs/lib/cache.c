@@ -46,8 +46,17 @@ static struct mblock *cache_add(struct vmfs_volume *vol, uint64_t addr)
 	return mb;
 }
 
+/* Forgets every clean block. Inside an operation, whose code may hold
+ * pointers to blocks, they are only marked stale and read again on use. */
 void vmfs_cache_drop_clean(struct vmfs_volume *vol)
 {
+	if (vol->in_op) {
+		for (uint32_t b = 0; b < CACHE_BUCKETS; b++)
+			for (struct mblock *mb = vol->cache[b]; mb; mb = mb->hash_next)
+				if (!mb->dirty && !mb->in_op)
+					mb->stale = true;
+		return;
+	}
 	for (uint32_t b = 0; b < CACHE_BUCKETS; b++) {
 		struct mblock **pp = &vol->cache[b];
 		while (*pp) {
@@ -127,21 +136,19 @@ static int mb_get(struct vmfs_volume *vol, uint64_t addr, enum mb_type type, boo
 	}
 	struct mblock *mb = cache_lookup(vol, addr);
 	if (mb) {
-		if (fresh && !mb->dirty && !mb->in_op) {
+		if ((fresh || mb->stale) && !mb->dirty && !mb->in_op) {
 			/* Another host's home write may be caught half-way: read again. */
 			int err = 0;
+			mb->type = (uint16_t)type;
 			for (int attempt = 0; attempt < 3; attempt++) {
 				err = mb_read(vol, mb, type);
-				if (err != -VMFS_EBADMSG)
+				if (err != -VMFS_EBADMSG || !fresh)
 					break;
 				vol->os.sleep_ns(vol->os.ctx, 2000000);
 			}
-			if (err) {
-				cache_unlink(vol, mb);
-				vol->clean_count--;
-				vol->os.free(vol->os.ctx, mb);
+			mb->stale = err != 0; /* kept: the caller may hold a pointer to it */
+			if (err)
 				return err;
-			}
 		}
 		const struct mb_header *h = (const void *)(mb->d.bytes + vmfs_header_offset(type));
 		if (h->type != type) {
@@ -205,6 +212,7 @@ int vmfs_mb_dirty(struct vmfs_volume *vol, struct mblock *mb)
 		mb->in_op = true;
 		vol->op_blocks[vol->op_block_count++] = mb;
 	}
+	mb->stale = false; /* read under the lock that protects it; now authoritative */
 	if (!mb->dirty) {
 		if (vol->dirty_count == JOURNAL_TXN_MAX || vol->dirty_count >= vol->txn_capacity) {
 			VMFS_ERR(vol, "operation too large for one journal transaction (%u blocks)", vol->txn_capacity);

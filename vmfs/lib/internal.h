@@ -254,6 +254,7 @@ struct mblock {
 	struct mblock *hash_next;
 	uint64_t addr;
 	uint16_t type;
+	bool stale;	       /* read again before use: another host may have changed it */
 	bool dirty;
 	bool in_op;	       /* an undo copy for the running operation exists */
 	uint8_t *undo;	       /* content before the running operation */
