@@ -198,9 +198,10 @@ static void check_pit_through_ioapic(void)
 	outb(0x43, 0x30); /* mode 0, no count: stops */
 	uint64_t ms = guest_div64(elapsed, (uint32_t)guest_tsc_khz(), 0);
 	guest_printf("platform: %u PIT interrupts at 1 kHz in %u ms\n", PIT_IRQS, (unsigned)ms);
+	/* Never faster than programmed; slower is allowed: a vCPU that waits for
+	 * its pCPU gets the ticks it missed merged into one, as a busy CPU would. */
 	if (kapsel_present())
-		CHECK(ms >= PIT_IRQS / 2 && ms <= PIT_IRQS * 3, "%u PIT interrupts at 1 kHz took %u ms", PIT_IRQS,
-		      (unsigned)ms);
+		CHECK(ms >= PIT_IRQS / 2, "%u PIT interrupts at 1 kHz came in %u ms", PIT_IRQS, (unsigned)ms);
 }
 
 /* ---- RTC ---- */
