@@ -143,6 +143,10 @@ static void enable_queue(struct virtio_device *vdev, struct virtio_queue *q)
 {
 	if (q->enabled)
 		return;
+	if (q->size > VIRTIO_QUEUE_SIZE) {
+		virtio_device_fail(vdev, "queue larger than offered");
+		return;
+	}
 	if (virtq_setup(&q->vq, vdev->vm, q->size, q->desc, q->driver, q->device,
 			vdev->driver_features & VIRTIO_F_INDIRECT_DESC)) {
 		virtio_device_fail(vdev, q->vq.error);
