@@ -13,6 +13,8 @@
  *                    progress can be checked with weak fairness
  *   BROKEN_NO_LEASE  data writes skip the lease check       (must fail)
  *   BROKEN_SPLIT     lease check and write are two steps    (must fail)
+ *   BROKEN_RESTART_WATCH  an observer restarts its lease wait on every
+ *                    read                                   (no progress)
  *   LEASE_HOLDER, LEASE_OBSERVER, DRIFT   timing (ticks)
  */
 
@@ -258,7 +260,11 @@ proctype host(byte me)
 						/* someone else is recovering it */
 					:: sl_gen[rowner] == rogen && sl_state[rowner] == S_LIVE ->
 						if
+#ifdef BROKEN_RESTART_WATCH
+						:: 1 ->	/* forgets what it saw: restarts every time */
+#else
 						:: wslot != rowner || wgen != rogen ->
+#endif
 							wslot = rowner; wgen = rogen;
 							watching[me] = 1;
 							moved[wslot * NHOSTS + me] = 0;
