@@ -268,7 +268,7 @@ emu_test guests-svm-qemu-epyc main with_cpu EPYC guests_qemu bios
 emu_test guests-svm-nonpt main guests_refused max,-npt "SVM without nested paging (NPT) is not supported"
 emu_test guests-vmx-bochs-skylake main guests_bochs corei7_skylake_x 2
 emu_test guests-vmx-bochs-sandybridge main guests_bochs corei7_sandy_bridge_2600k 2
-emu_test guests-vmx-bochs-lynnfield main guests_bochs corei5_lynnfield_750 1 realmode smp2
+emu_test guests-vmx-bochs-lynnfield main guests_bochs corei5_lynnfield_750 1 realmode smp2 platform
 emu_test guests-svm-bochs-ryzen main guests_bochs_svm ryzen 2
 
 # --- Linux guests: Debian's stock kernel (linux-image-amd64) with the
