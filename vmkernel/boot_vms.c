@@ -17,10 +17,11 @@
 #include <vdev/platform.h>
 #include <vdev/vdev.h>
 #include <vdev/vdisk.h>
+#include <sched/sched.h>
 #include <vm/guest_loader.h>
 #include <vm/linux_loader.h>
 #include <vm/vm.h>
-#include <vm/vm_sched.h>
+#include <vm/vcpu_run.h>
 #include <vm/vmdef.h>
 
 static unsigned boot_vm_count;
@@ -259,8 +260,8 @@ unsigned vm_start_boot_vms(const struct boot_info *boot)
 
 void vm_wait_all_and_report(void)
 {
-	while (vm_sched_running_vms())
-		vm_sched_run_once();
+	while (vm_running_count())
+		sched_run_once();
 	unsigned passed = 0, failed = 0;
 	for (struct vm *vm = vm_list(); vm; vm = vm->next) {
 		bool ok = vm->exit_status == 0;

@@ -11,6 +11,7 @@
 #include <lib/log.h>
 #include <lib/string.h>
 #include <public/kapsel_guest.h>
+#include <sched/sched.h>
 #include <vm/cpuid_policy.h>
 #include <vm/mmio.h>
 #include <vm/msr_policy.h>
@@ -74,7 +75,8 @@ static enum exit_result handle_none(struct vcpu *vcpu, struct vmk_exit *exit)
 {
 	(void)exit;
 	/* A host interrupt ended the run: look at the run queue if it was a kick. */
-	return vcpu->kick ? EXIT_YIELD : EXIT_RESUME;
+	(void)vcpu;
+	return sched_resched_pending() ? EXIT_YIELD : EXIT_RESUME;
 }
 
 static enum exit_result handle_interrupt_window(struct vcpu *vcpu, struct vmk_exit *exit)

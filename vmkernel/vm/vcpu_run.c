@@ -1,4 +1,4 @@
-#include <vm/vm_sched.h>
+#include <vm/vcpu_run.h>
 
 #include <arch/x86/cpu.h>
 #include <arch/x86/interrupt.h>
@@ -6,63 +6,22 @@
 #include <arch/x86/percpu.h>
 #include <core/smp.h>
 #include <lib/log.h>
-#include <lib/spinlock.h>
 #include <mm/heap.h>
+#include <sched/sched.h>
 #include <vm/exit.h>
 #include <vm/vm.h>
 
-#define SLICE_MICROSECONDS 10000
+#include <stddef.h>
 
-struct run_queue {
-	struct spinlock lock;
-	struct vcpu *head; /* [m] lock */
-	uint32_t count;
-	struct vcpu *last_run; /* whose FPU state is in the registers */
-};
+/* Whose FPU state is in each pCPU's registers. [this pCPU] */
+static struct vcpu *fpu_owner[MAX_CPUS];
 
-static struct run_queue run_queues[MAX_CPUS];
-static uint32_t next_cpu;
-
-static void kick_interrupt(struct interrupt_frame *frame)
+static struct vcpu *vcpu_of(struct sched_task *task)
 {
-	(void)frame; /* the interrupt itself did the work: hlt or the guest was left */
+	return (struct vcpu *)((char *)task - offsetof(struct vcpu, task));
 }
 
-void vm_sched_init(void)
-{
-	interrupt_register(VECTOR_KICK, kick_interrupt);
-}
-
-uint32_t vm_sched_pick_cpu(void)
-{
-	uint32_t cpu = __atomic_fetch_add(&next_cpu, 1, __ATOMIC_RELAXED);
-	return cpu % smp_cpu_count();
-}
-
-void vm_sched_add(struct vcpu *vcpu)
-{
-	struct run_queue *q = &run_queues[vcpu->host_cpu];
-	uint64_t flags = spin_lock_irqsave(&q->lock);
-	struct vcpu **tail = &q->head;
-	while (*tail)
-		tail = &(*tail)->next_on_cpu;
-	vcpu->next_on_cpu = NULL;
-	*tail = vcpu;
-	q->count++;
-	spin_unlock_irqrestore(&q->lock, flags);
-	vm_sched_kick_cpu(vcpu->host_cpu);
-}
-
-void vm_sched_kick_cpu(uint32_t cpu)
-{
-	if (cpu == cpu_index())
-		return;
-	struct percpu *target = smp_cpu(cpu);
-	if (target)
-		lapic_send_ipi(target->apic_id, VECTOR_KICK);
-}
-
-uint32_t vm_sched_running_vms(void)
+uint32_t vm_running_count(void)
 {
 	uint32_t n = 0;
 	for (struct vm *vm = vm_list(); vm; vm = vm->next)
@@ -80,9 +39,10 @@ static const uint8_t fpu_reset_image[512] __attribute__((aligned(16))) = {
 	[0] = 0x7f, [1] = 0x03, [24] = 0x80, [25] = 0x1f,
 };
 
-static void fpu_switch(struct run_queue *q, struct vcpu *next)
+static void fpu_switch(struct vcpu *next)
 {
-	struct vcpu *previous = q->last_run;
+	uint32_t cpu = cpu_index();
+	struct vcpu *previous = fpu_owner[cpu];
 
 	if (previous == next)
 		return;
@@ -94,7 +54,7 @@ static void fpu_switch(struct run_queue *q, struct vcpu *next)
 		__asm__ volatile("fxrstor64 %0" : : "m"(next->fpu));
 	else
 		__asm__ volatile("fxrstor64 %0" : : "m"(fpu_reset_image));
-	q->last_run = next;
+	fpu_owner[cpu] = next;
 }
 
 /* Queues the highest pending interrupt when the guest can take it, or asks
@@ -130,24 +90,19 @@ static uint64_t deadline_of(struct vcpu *vcpu)
 	return vcpu->irq.next_deadline ? vcpu->irq.next_deadline(vcpu) : 0;
 }
 
-/* Arms this pCPU's timer for the earlier of `deadline` (0: none) and `limit`. */
-static void arm_timer(uint64_t now, uint64_t deadline, uint64_t limit_us)
+/* Arms this pCPU's timer for `wake` (TSC). */
+static void arm_timer(uint64_t now, uint64_t wake)
 {
 	uint64_t ticks_per_us = tsc_hz() / 1000000;
-	uint64_t us = limit_us;
-	if (deadline) {
-		uint64_t until = deadline > now ? (deadline - now) / (ticks_per_us ? ticks_per_us : 1) : 0;
-		if (until < us)
-			us = until ? until : 1;
-	}
-	lapic_timer_oneshot(us, VECTOR_TIMER);
+	uint64_t until = wake > now ? (wake - now) / (ticks_per_us ? ticks_per_us : 1) : 0;
+	lapic_timer_oneshot(until ? until : 1, VECTOR_TIMER);
 }
 
-static void vcpu_run_slice(struct run_queue *q, struct vcpu *vcpu)
+/* Runs the guest until `until`, a block, its VM's end or a reschedule. */
+static void vcpu_run_slice(struct vcpu *vcpu, uint64_t until)
 {
 	const struct virt_ops *ops = virt_backend();
 	struct vmk_exit exit;
-	uint64_t slice_end = rdtsc() + SLICE_MICROSECONDS * (tsc_hz() / 1000000);
 
 	if (!vcpu->arch.backend) {
 		int rc = ops->vcpu_init(&vcpu->arch);
@@ -162,19 +117,20 @@ static void vcpu_run_slice(struct run_queue *q, struct vcpu *vcpu)
 		kfree(vcpu->boot_sysregs);
 		vcpu->boot_sysregs = NULL;
 	}
-	fpu_switch(q, vcpu);
+	fpu_switch(vcpu);
 	/* The host timer ends the slice or wakes the guest's own timer: it is
 	 * re-armed only when that moment changes, not on every exit. */
 	uint64_t armed_for = ~0ul;
 	for (;;) {
 		uint64_t now = rdtsc();
-		if (vcpu->vm->state != VM_RUNNING || vcpu->state != VCPU_RUNNABLE || now >= slice_end)
+		if (vcpu->vm->state != VM_RUNNING || vcpu->state != VCPU_RUNNABLE || now >= until ||
+		    sched_resched_pending())
 			return;
 		prepare_interrupts(vcpu, now);
 		uint64_t deadline = deadline_of(vcpu);
-		uint64_t wake = deadline && deadline < slice_end ? deadline : slice_end;
+		uint64_t wake = deadline && deadline < until ? deadline : until;
 		if (wake != armed_for) {
-			arm_timer(now, wake, SLICE_MICROSECONDS);
+			arm_timer(now, wake);
 			armed_for = wake;
 		}
 		int rc = ops->vcpu_run(&vcpu->arch, &exit);
@@ -221,39 +177,74 @@ static void maybe_wake(struct vcpu *vcpu, uint64_t now)
 		vcpu->state = VCPU_RUNNABLE;
 }
 
-bool vm_sched_run_once(void)
+static uint32_t stopped(struct vcpu *vcpu)
 {
-	struct run_queue *q = &run_queues[cpu_index()];
-	bool ran = false, any = false;
-	uint64_t earliest = 0;
+	vcpu->state = VCPU_STOPPED;
+	return SCHED_DEAD;
+}
 
-	irq_disable();
-	for (struct vcpu *vcpu = q->head; vcpu; vcpu = vcpu->next_on_cpu) {
-		if (vcpu->vm->state != VM_RUNNING) {
-			vcpu->state = VCPU_STOPPED;
-			continue;
-		}
-		any = true;
-		__atomic_store_n(&vcpu->kick, false, __ATOMIC_RELAXED);
-		uint64_t now = rdtsc();
-		maybe_wake(vcpu, now);
-		if (vcpu->state == VCPU_RUNNABLE) {
-			vcpu_run_slice(q, vcpu);
-			ran = true;
-		} else if (vcpu->state == VCPU_HALTED) {
-			uint64_t d = deadline_of(vcpu);
-			if (d && (!earliest || d < earliest))
-				earliest = d;
-		}
+static uint32_t client_run(struct sched_task *task, uint64_t until)
+{
+	struct vcpu *vcpu = vcpu_of(task);
+
+	if (vcpu->vm->state != VM_RUNNING)
+		return stopped(vcpu);
+	vcpu->arch.host_cpu = cpu_index();
+	if (vcpu->state == VCPU_RUNNABLE)
+		vcpu_run_slice(vcpu, until);
+	if (vcpu->vm->state != VM_RUNNING)
+		return stopped(vcpu);
+	return vcpu->state == VCPU_RUNNABLE ? SCHED_READY : SCHED_BLOCKED;
+}
+
+static uint32_t client_poll(struct sched_task *task, uint64_t now, uint64_t *moment)
+{
+	struct vcpu *vcpu = vcpu_of(task);
+
+	if (vcpu->vm->state != VM_RUNNING)
+		return stopped(vcpu);
+	vcpu->arch.host_cpu = cpu_index();
+	uint64_t due = vcpu->state == VCPU_HALTED ? deadline_of(vcpu) : 0;
+	maybe_wake(vcpu, now);
+	if (vcpu->vm->state != VM_RUNNING)
+		return stopped(vcpu);
+	if (vcpu->state != VCPU_RUNNABLE)
+		return SCHED_BLOCKED;
+	/* A timer wake counts from its deadline, not from when it was seen. */
+	*moment = due && due <= now ? due : now;
+	return SCHED_READY;
+}
+
+static uint64_t client_next_deadline(struct sched_task *task)
+{
+	struct vcpu *vcpu = vcpu_of(task);
+	return vcpu->state == VCPU_HALTED ? deadline_of(vcpu) : 0;
+}
+
+/* Its FPU registers and its VMCS/VMCB state leave this pCPU. */
+static void client_unload(struct sched_task *task)
+{
+	struct vcpu *vcpu = vcpu_of(task);
+	uint32_t cpu = cpu_index();
+	const struct virt_ops *ops = virt_backend();
+
+	if (fpu_owner[cpu] == vcpu) {
+		__asm__ volatile("fxsave64 %0" : "=m"(vcpu->fpu));
+		vcpu->fpu_valid = true;
+		fpu_owner[cpu] = NULL;
 	}
-	if (!ran) {
-		/* Nothing to run: sleep until a guest timer is due or a kick arrives. */
-		arm_timer(rdtsc(), earliest, any ? 100000 : 1000000);
-		__asm__ volatile("sti; hlt; cli" : : : "memory");
-	} else {
-		/* Let pending host interrupts (kicks, timers) in between slices. */
-		__asm__ volatile("sti; nop; cli" : : : "memory");
-	}
-	irq_enable();
-	return any;
+	if (vcpu->arch.backend && ops->vcpu_unload)
+		ops->vcpu_unload(&vcpu->arch);
+}
+
+static const struct sched_client vcpu_client = {
+	.run = client_run,
+	.poll = client_poll,
+	.next_deadline = client_next_deadline,
+	.unload = client_unload,
+};
+
+void vcpu_run_init(void)
+{
+	sched_init(&vcpu_client);
 }

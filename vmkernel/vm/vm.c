@@ -1,6 +1,7 @@
 #include <vm/vm.h>
 
 #include <arch/x86/cpu.h>
+#include <arch/x86/lapic.h>
 #include <core/smp.h>
 #include <lib/errno.h>
 #include <lib/log.h>
@@ -9,7 +10,6 @@
 #include <mm/heap.h>
 #include <mm/pmm.h>
 #include <mm/vmm.h>
-#include <vm/vm_sched.h>
 
 static struct vm *all_vms;              /* [m] vms_lock */
 static uint32_t next_vm_id = 1;
@@ -163,7 +163,15 @@ struct vm *vm_create(const struct vm_create_params *params, char *error, size_t 
 	vm->id = next_vm_id++;
 	spin_unlock_irqrestore(&vms_lock, flags);
 
-	uint32_t first_cpu = vm_sched_pick_cpu();
+	if (params->shares > SCHED_SHARES_MAX || params->reservation_pct > SCHED_PERCENT_MAX ||
+	    params->limit_pct > SCHED_PERCENT_MAX ||
+	    (params->limit_pct && params->reservation_pct > params->limit_pct)) {
+		snprintf(error, error_size, "shares must be 1 .. %u, reservation and limit 0 .. %u%% with reservation <= limit",
+			 SCHED_SHARES_MAX, SCHED_PERCENT_MAX);
+		goto fail;
+	}
+	sched_group_init(&vm->sched, params->shares, params->reservation_pct, params->limit_pct, vm->vcpu_count,
+			 rdtsc());
 	for (uint32_t i = 0; i < vm->vcpu_count; i++) {
 		struct vcpu *vcpu = kzalloc(sizeof(*vcpu));
 		if (!vcpu) {
@@ -175,8 +183,7 @@ struct vm *vm_create(const struct vm_create_params *params, char *error, size_t 
 		vcpu->vm = vm;
 		vcpu->index = i;
 		vcpu->state = i == 0 ? VCPU_RUNNABLE : VCPU_WAIT_FOR_SIPI;
-		vcpu->host_cpu = (first_cpu + i) % smp_cpu_count();
-		vcpu->arch.host_cpu = vcpu->host_cpu;
+		sched_task_init(&vcpu->task, &vm->sched, params->affinity);
 		vcpu->arch.gpa_root = vm->gpa_root;
 		vcpu->arch.tag = vm->id * VM_MAX_VCPUS + i + 1;
 		vcpu->arch.tsc_offset = -rdtsc(); /* the guest's TSC starts near 0 */
@@ -259,7 +266,7 @@ void vm_start(struct vm *vm)
 		 vm->ram_size >> 20, vm->vcpu_count, vm->vcpu_count > 1 ? "s" : "",
 		 vm->overhead_bytes >> 10);
 	for (uint32_t i = 0; i < vm->vcpu_count; i++)
-		vm_sched_add(vm->vcpus[i]);
+		sched_task_start(&vm->vcpus[i]->task, vm->vcpus[i]->state == VCPU_RUNNABLE);
 }
 
 void vm_stop(struct vm *vm, int64_t exit_status, const char *fmt, ...)
@@ -288,8 +295,7 @@ void vm_stop(struct vm *vm, int64_t exit_status, const char *fmt, ...)
 
 void vcpu_kick(struct vcpu *vcpu)
 {
-	__atomic_store_n(&vcpu->kick, true, __ATOMIC_RELEASE);
-	vm_sched_kick_cpu(vcpu->host_cpu);
+	sched_kick(&vcpu->task);
 }
 
 static const char *const exit_names[VMK_EXIT_COUNT] = {
@@ -319,6 +325,33 @@ const char *vmk_exit_name(uint32_t code)
 	return code < VMK_EXIT_COUNT && exit_names[code] ? exit_names[code] : "?";
 }
 
+/* TSC ticks as microseconds, for people; the ticks are printed too, for
+ * tests under -icount where a tick is an instruction. */
+static uint64_t ticks_to_us(uint64_t ticks)
+{
+	uint64_t per_us = tsc_hz() / 1000000;
+	return ticks / (per_us ? per_us : 1);
+}
+
+static void vm_print_cpu_accounting(struct vm *vm)
+{
+	struct sched_account a;
+	const struct sched_task *tasks[VM_MAX_VCPUS];
+	uint64_t end = vm->state == VM_RUNNING ? rdtsc() : vm->stop_tsc;
+	uint64_t elapsed = end > vm->start_tsc ? end - vm->start_tsc : 0;
+
+	for (uint32_t i = 0; i < vm->vcpu_count; i++)
+		tasks[i] = &vm->vcpus[i]->task;
+	sched_group_account(&vm->sched, tasks, vm->vcpu_count, &a);
+	log_info("vm %s: cpu shares=%u reservation=%u%% limit=%u%% elapsed=%lu used=%lu ready=%lu limited=%lu halted=%lu ticks\n",
+		 vm->name, vm->sched.shares, vm->sched.reservation_pct, vm->sched.limit_pct, elapsed, a.used,
+		 a.ready, a.limited, a.blocked);
+	log_info("vm %s: cpu used=%lu us ready=%lu us halted=%lu us wakeups=%lu wake-latency avg=%lu max=%lu ticks (avg %lu us) dispatches=%lu migrations=%lu\n",
+		 vm->name, ticks_to_us(a.used), ticks_to_us(a.ready), ticks_to_us(a.blocked), a.wakeups,
+		 a.wakeups ? a.wake_latency / a.wakeups : 0, a.wake_latency_max,
+		 ticks_to_us(a.wakeups ? a.wake_latency / a.wakeups : 0), a.dispatches, a.migrations);
+}
+
 void vm_print_exit_stats(struct vm *vm)
 {
 	uint64_t total = 0;
@@ -336,4 +369,5 @@ void vm_print_exit_stats(struct vm *vm)
 			 vmk_exit_name(code), count, cycles, cycles / count);
 	}
 	log_info("vm %s:   %-20s %10lu exits\n", vm->name, "total", total);
+	vm_print_cpu_accounting(vm);
 }

@@ -12,6 +12,7 @@
 
 #include <arch/x86/virt.h>
 #include <lib/spinlock.h>
+#include <sched/sched.h>
 
 #define VM_NAME_MAX 32
 #define VM_MAX_VCPUS 16
@@ -84,16 +85,14 @@ struct vcpu {
 	struct virt_vcpu arch;          /* [v] the backend's view */
 	struct vm *vm;                  /* (o) */
 	uint32_t index;                 /* (o) 0 = BSP */
-	uint32_t host_cpu;              /* (o) the pCPU it is pinned to */
 	volatile uint32_t state;        /* enum vcpu_state; other pCPUs may wake it */
 	volatile uint8_t sipi_vector;   /* set by a STARTUP IPI from another vCPU */
 	volatile bool sipi_pending;     /* handled on the vCPU's own pCPU */
-	volatile bool kick;             /* something for it arrived from elsewhere */
 	volatile bool nmi_pending;      /* an NMI IPI waits for delivery */
 	struct vcpu_interrupt_source irq; /* (o) */
 	uint64_t exit_count[VMK_EXIT_COUNT];  /* [v] */
 	uint64_t exit_cycles[VMK_EXIT_COUNT]; /* [v] TSC ticks from exit to re-entry */
-	struct vcpu *next_on_cpu;       /* run queue link of its pCPU */
+	struct sched_task task;         /* the scheduler's: its pCPU, run-queue place, accounting */
 	struct virt_sysregs *boot_sysregs; /* state to load at its next run (on its pCPU), then freed */
 	bool fpu_valid;                 /* [v] fpu holds its state */
 	uint8_t fpu[512] __attribute__((aligned(16))); /* [v] FXSAVE area while switched out */
@@ -117,6 +116,7 @@ struct vm {
 	char stop_reason[192];          /* [l] */
 	uint64_t start_tsc, stop_tsc;
 	uint64_t overhead_bytes;        /* vmkernel memory besides guest RAM */
+	struct sched_group sched;       /* shares, reservation, limit (o); CPU accounting */
 	/* Puts the VM back to power-on (RAM reloaded, vCPU 0's boot state
 	 * pending, the others waiting for SIPI); set by whoever loaded it. */
 	int (*reset)(struct vm *vm);
@@ -134,6 +134,9 @@ struct vm_create_params {
 	uint64_t ram_mib;
 	uint32_t vcpus;
 	enum vm_triple_fault_action on_triple_fault;
+	uint32_t shares;                /* 0: SCHED_SHARES_DEFAULT */
+	uint32_t reservation_pct, limit_pct; /* percent of one pCPU, 0: none */
+	const struct sched_affinity *affinity; /* NULL: every pCPU */
 };
 
 /* Allocates RAM, the EPT/NPT tables and the vCPUs (not yet running).
@@ -154,7 +157,7 @@ void vm_start(struct vm *vm);
 void vm_stop(struct vm *vm, int64_t exit_status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* Wakes a vCPU that may be halted or running on another pCPU. */
 void vcpu_kick(struct vcpu *vcpu);
-/* Prints the per-exit-reason counts and cycles of a VM. */
+/* Prints the per-exit-reason counts and cycles of a VM, and its CPU accounting. */
 void vm_print_exit_stats(struct vm *vm);
 const char *vmk_exit_name(uint32_t code);
 

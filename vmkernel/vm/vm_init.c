@@ -6,7 +6,8 @@
 #include <lib/string.h>
 #include <mm/pmm.h>
 #include <mm/vmm.h>
-#include <vm/vm_sched.h>
+#include <sched/sched.h>
+#include <vm/vcpu_run.h>
 
 static uint64_t alloc_zeroed_pages(unsigned count)
 {
@@ -51,7 +52,7 @@ const char *vm_subsystem_init(void)
 		virt_clear_backend();
 		return "none";
 	}
-	vm_sched_init();
+	vcpu_run_init();
 	smp_set_idle_hook(vm_idle_loop_once);
 	log_info("virt: %s enabled on %u CPUs\n", ops->name, smp_cpu_count());
 	return ops->name;
@@ -59,5 +60,5 @@ const char *vm_subsystem_init(void)
 
 void vm_idle_loop_once(void)
 {
-	vm_sched_run_once();
+	sched_run_once();
 }

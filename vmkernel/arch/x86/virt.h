@@ -154,14 +154,15 @@ struct virt_vcpu {
 	uint64_t tsc_offset;           /* [c] guest TSC = host TSC + offset */
 	uint64_t gpa_root;             /* [c] EPT/NPT root (physical) */
 	uint32_t tag;                  /* [c] VPID / ASID, 1.. */
-	uint32_t host_cpu;             /* [c] the pCPU this vCPU runs on (VMCS loaded there) */
+	uint32_t host_cpu;             /* [c] the pCPU running it now (set before every op) */
 	void *backend;                 /* [b] VMCS / VMCB and friends */
 };
 
 /*
  * Every op that takes a vCPU runs on vcpu->host_cpu (its VMCS is loaded
  * there); flush_gpa from another CPU takes effect at the next entry, so
- * kick the vCPU after it.
+ * kick the vCPU after it. A vCPU moves to another pCPU only after
+ * vcpu_unload on the one it last ran on.
  */
 struct virt_ops {
 	const char *name; /* "vmx" or "svm": the ready line's virt= */
@@ -192,6 +193,10 @@ struct virt_ops {
 	void (*set_rip_rflags)(struct virt_vcpu *vcpu, uint64_t rip, uint64_t rflags);
 	/* Guest would accept an external interrupt now (IF=1, no shadow). */
 	bool (*interruptible)(struct virt_vcpu *vcpu);
+	/* On the pCPU the vCPU last ran on, before it migrates: afterwards any
+	 * pCPU may run it (VMX: VMCLEAR here, VMPTRLD and host state there;
+	 * SVM: the new pCPU flushes the vCPU's ASID). */
+	void (*vcpu_unload)(struct virt_vcpu *vcpu);
 	/* After removing or downgrading guest-physical mappings. */
 	void (*flush_gpa)(struct virt_vcpu *vcpu);
 	/* Bytes of backend memory per vCPU, for the per-VM overhead figure. */

@@ -474,6 +474,13 @@ static void translate_exit(struct virt_vcpu *vcpu, struct vmk_exit *e)
 	}
 }
 
+/* The VMCB holds all guest state and moves as it is; only this ASID's TLB
+ * entries on the new CPU may be stale from an earlier stay there. */
+static void svm_vcpu_unload(struct virt_vcpu *vcpu)
+{
+	svm_of(vcpu)->flush_pending = true;
+}
+
 static int svm_vcpu_run(struct virt_vcpu *vcpu, struct vmk_exit *exit)
 {
 	struct svm_vcpu *svm = svm_of(vcpu);
@@ -481,7 +488,7 @@ static int svm_vcpu_run(struct virt_vcpu *vcpu, struct vmk_exit *exit)
 	uint32_t cpu = cpu_index();
 
 	if (cpu != vcpu->host_cpu)
-		return -EINVAL; /* pinned: the caller's bug, not the guest's */
+		return -EINVAL; /* the caller's bug, not the guest's */
 	vmcb_write64(v, VMCB_TSC_OFFSET, vcpu->tsc_offset);
 	vmcb_write64(v, VMCB_RAX, vcpu->gprs[VIRT_RAX]);
 	vmcb_write64(v, VMCB_RSP, vcpu->gprs[VIRT_RSP]);
@@ -542,6 +549,7 @@ const struct virt_ops virt_ops_svm = {
 	.vcpu_init = svm_vcpu_init,
 	.vcpu_free = svm_vcpu_free,
 	.vcpu_run = svm_vcpu_run,
+	.vcpu_unload = svm_vcpu_unload,
 	.get_sysregs = svm_get_sysregs,
 	.set_sysregs = svm_set_sysregs,
 	.skip_instruction = svm_skip_instruction,

@@ -397,6 +397,8 @@ int vmx_make_current(struct vmx_vcpu *v)
 {
 	struct vmx_cpu *cpu = &vmx_cpus[cpu_index()];
 
+	if (v->cpu == VMX_NO_CPU)
+		return vmx_vcpu_adopt(v);
 	if (v->cpu != cpu_index()) {
 		log_error("vmx: vCPU VMCS is active on cpu %u, used from cpu %u\n", v->cpu, cpu_index());
 		return -EINVAL;
@@ -423,6 +425,7 @@ const struct virt_ops virt_ops_vmx = {
 	.vcpu_init = vmx_vcpu_init,
 	.vcpu_free = vmx_vcpu_free,
 	.vcpu_run = vmx_vcpu_run,
+	.vcpu_unload = vmx_vcpu_unload,
 	.get_sysregs = vmx_get_sysregs,
 	.set_sysregs = vmx_set_sysregs,
 	.skip_instruction = vmx_skip_instruction,

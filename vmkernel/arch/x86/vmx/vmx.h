@@ -97,7 +97,7 @@ struct vmx_vcpu {
 	struct virt_vcpu *vcpu;
 	uint64_t vmcs_phys;
 	uint64_t self_phys;
-	uint32_t cpu;              /* where the VMCS is active */
+	uint32_t cpu;              /* where the VMCS is active; VMX_NO_CPU after unload */
 	bool launched;
 	uint32_t proc_controls;    /* as in the VMCS now */
 	uint32_t entry_controls;   /* as in the VMCS now */
@@ -161,7 +161,9 @@ static inline void vmwrite(uint32_t field, uint64_t value)
 /* 0 or -EIO: VMCLEAR / VMPTRLD take the VMCS's physical address. */
 int vmx_vmclear(uint64_t vmcs_phys);
 int vmx_vmptrld(uint64_t vmcs_phys);
-/* Makes v's VMCS current on this CPU (VMPTRLD only when another one is). */
+#define VMX_NO_CPU 0xffffffffu
+/* Makes v's VMCS current on this CPU (VMPTRLD only when another one is);
+ * adopts a VMCS unloaded on another CPU. */
 int vmx_make_current(struct vmx_vcpu *v);
 
 /* vmx_ept.c */
@@ -194,6 +196,9 @@ void vmx_skip_instruction(struct virt_vcpu *vcpu, uint32_t length);
 uint32_t vmx_guest_cpl(struct virt_vcpu *vcpu);
 void vmx_set_rip_rflags(struct virt_vcpu *vcpu, uint64_t rip, uint64_t rflags);
 void vmx_set_proc_controls(struct vmx_vcpu *v, uint32_t controls);
+/* A VMCS cleared on another CPU (vmx_vcpu_unload) becomes active on this
+ * one: VMPTRLD and this CPU's host state. */
+int vmx_vcpu_adopt(struct vmx_vcpu *v);
 
 /* vmx_paging.c */
 /* The guest's view, from the current VMCS (v's). */
@@ -211,6 +216,9 @@ void vmx_paging_cr_access(struct vmx_vcpu *v, struct vmk_exit *exit);
 /* vmx_run.c */
 int vmx_vcpu_run(struct virt_vcpu *vcpu, struct vmk_exit *exit);
 void vmx_lazy_state_forget(struct vmx_vcpu *v);
+/* Before the vCPU migrates, on the CPU where its VMCS is active: its lazy
+ * state saved, VMCLEAR (launch state reset), no CPU until adopted. */
+void vmx_vcpu_unload(struct virt_vcpu *vcpu);
 
 /* vmx_check.c: after an "invalid guest state" entry failure, names the
  * first entry check the VMCS's guest state breaks (": ..." or nothing). */

@@ -94,6 +94,28 @@ void vmx_lazy_state_forget(struct vmx_vcpu *v)
 		vmx_cpus[v->cpu].lazy_owner = NULL;
 }
 
+void vmx_vcpu_unload(struct virt_vcpu *vcpu)
+{
+	struct vmx_vcpu *v = vmx_of(vcpu);
+
+	if (!v || v->cpu == VMX_NO_CPU)
+		return;
+	struct vmx_cpu *cpu = &vmx_cpus[v->cpu];
+	if (cpu->lazy_owner == v) {
+		lazy_state_save(&v->lazy);
+		cpu->lazy_owner = NULL;
+	}
+	vmx_vmclear(v->vmcs_phys);
+	if (cpu->current_vmcs == v)
+		cpu->current_vmcs = NULL;
+	v->launched = false;
+	/* The new CPU may hold stale translations from an earlier stay:
+	 * INVEPT there, and VPID rewritten with an INVVPID. */
+	v->ept_flush_pending = true;
+	v->vpid = 0;
+	v->cpu = VMX_NO_CPU;
+}
+
 static void xsetbv(uint64_t value)
 {
 	__asm__ volatile("xsetbv" : : "c"(0), "a"((uint32_t)value), "d"((uint32_t)(value >> 32)));

@@ -241,6 +241,18 @@ int vmx_vcpu_init(struct virt_vcpu *vcpu)
 	return 0;
 }
 
+int vmx_vcpu_adopt(struct vmx_vcpu *v)
+{
+	uint32_t cpu = cpu_index();
+
+	if (!vmx_cpus[cpu].enabled || vmx_vmptrld(v->vmcs_phys))
+		return -EIO;
+	vmx_cpus[cpu].current_vmcs = v;
+	v->cpu = cpu;
+	write_host_state(); /* GS base, TR, GDT: this CPU's */
+	return 0;
+}
+
 /* @pre on vcpu->host_cpu (VMCLEAR must run where the VMCS is active). */
 void vmx_vcpu_free(struct virt_vcpu *vcpu)
 {
@@ -248,6 +260,8 @@ void vmx_vcpu_free(struct virt_vcpu *vcpu)
 	struct vmx_vcpu *v = vmx_of(vcpu);
 
 	if (!v)
+		return;
+	if (v->cpu == VMX_NO_CPU && vmx_vcpu_adopt(v))
 		return;
 	if (cpu_index() != v->cpu)
 		log_error("vmx: vcpu_free on cpu %u for a VMCS active on cpu %u\n", cpu_index(), v->cpu);
