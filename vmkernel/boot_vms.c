@@ -60,7 +60,7 @@ static int attach_devices(const struct boot_info *boot, struct vm *vm,
 	if (!rc)
 		rc = vdev_exit_port_attach(vm);
 	if (!rc)
-		rc = vdev_lapic_attach(vm);
+		rc = vdev_platform_attach(vm); /* with the local APICs */
 	if (!rc && def->testdev)
 		rc = vdev_testdev_attach(vm);
 	if (!rc)
@@ -181,6 +181,10 @@ static int reset_boot_vm(struct vm *vm)
 	}
 	for (uint64_t offset = 0; offset < vm->ram_size; offset += VM_RAM_CHUNK)
 		memset(phys_to_virt(vm->ram_chunks[offset / VM_RAM_CHUNK]), 0, VM_RAM_CHUNK);
+	if (vdev_platform_reset(vm)) {
+		log_error("vm %s: reset: the platform devices could not be reset\n", vm->name);
+		return -1;
+	}
 	if (load_guest(vm, vm->reset_opaque, error, sizeof(error))) {
 		log_error("vm %s: reset: %s\n", vm->name, error);
 		return -1;

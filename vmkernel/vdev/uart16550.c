@@ -3,6 +3,12 @@
  * always empty (output is never slowed), scratch register, divisor latch,
  * line/modem control kept, no receive data (for now). Output lines go to
  * the vmkernel log prefixed with the VM's name and to a per-VM ring.
+ *
+ * The transmitter-empty interrupt works as on the chip, because Linux's
+ * 8250 driver sends everything after boot from that interrupt: enabling it
+ * (IER bit 1) or writing a byte makes it pending, reading IIR while it is
+ * the reported cause clears it. IRQ 4 follows "pending and enabled", gated
+ * by MCR OUT2 as on PC boards.
  */
 #include <vdev/vdev.h>
 
@@ -12,6 +18,8 @@
 #include <lib/log.h>
 #include <lib/string.h>
 #include <mm/heap.h>
+#include <vdev/irq.h>
+#include <vdev/platform.h>
 #include <vm/vm.h>
 
 #define UART_BASE 0x3f8
@@ -27,12 +35,19 @@
 #define REG_MSR 6
 #define REG_SCRATCH 7
 #define LCR_DLAB 0x80
+#define IER_THRE 0x02
+#define MCR_OUT2 0x08
+#define IIR_FIFO_BITS 0xc0
+#define IIR_NO_INTERRUPT 0x01
+#define IIR_THRE 0x02
 #define LSR_THR_EMPTY 0x20
 #define LSR_TX_IDLE 0x40
 
 struct uart {
 	struct vm *vm;
 	uint8_t ier, lcr, mcr, scratch, divisor_low, divisor_high;
+	bool thre_pending;  /* transmitter-empty interrupt waiting to be seen */
+	bool irq_asserted;  /* the level last given to IRQ 4 */
 	char line[UART_LINE_MAX + 1];
 	unsigned line_length;
 	char ring[UART_RING_SIZE];
@@ -72,11 +87,22 @@ static void uart_output(struct uart *u, char c)
 		uart_flush_line(u);
 }
 
+/* @pre u->lock held. */
+static void uart_update_irq(struct uart *u)
+{
+	bool level = u->thre_pending && (u->ier & IER_THRE) && (u->mcr & MCR_OUT2);
+	if (level != u->irq_asserted) {
+		u->irq_asserted = level;
+		vm_irq_line_set(u->vm, PLATFORM_IRQ_COM1, level);
+	}
+}
+
 static int uart_read(void *opaque, struct vcpu *vcpu, uint16_t port, unsigned size, uint32_t *value)
 {
 	struct uart *u = opaque;
 	(void)vcpu;
 	(void)size;
+	uint64_t flags = spin_lock_irqsave(&u->lock);
 	switch (port - UART_BASE) {
 	case REG_DATA:
 		*value = (u->lcr & LCR_DLAB) ? u->divisor_low : 0;
@@ -85,7 +111,12 @@ static int uart_read(void *opaque, struct vcpu *vcpu, uint16_t port, unsigned si
 		*value = (u->lcr & LCR_DLAB) ? u->divisor_high : u->ier;
 		break;
 	case REG_IIR_FCR:
-		*value = 0xc1; /* FIFOs enabled, no interrupt pending */
+		if (u->thre_pending && (u->ier & IER_THRE)) {
+			*value = IIR_FIFO_BITS | IIR_THRE;
+			u->thre_pending = false; /* reading the cause clears it */
+		} else {
+			*value = IIR_FIFO_BITS | IIR_NO_INTERRUPT;
+		}
 		break;
 	case REG_LCR:
 		*value = u->lcr;
@@ -103,6 +134,8 @@ static int uart_read(void *opaque, struct vcpu *vcpu, uint16_t port, unsigned si
 		*value = u->scratch;
 		break;
 	}
+	uart_update_irq(u);
+	spin_unlock_irqrestore(&u->lock, flags);
 	return 0;
 }
 
@@ -118,12 +151,16 @@ static int uart_write(void *opaque, struct vcpu *vcpu, uint16_t port, unsigned s
 			u->divisor_low = (uint8_t)value;
 		else
 			uart_output(u, (char)value);
+		u->thre_pending = true; /* sent at once: the register is empty again */
 		break;
 	case REG_IER:
-		if (u->lcr & LCR_DLAB)
+		if (u->lcr & LCR_DLAB) {
 			u->divisor_high = (uint8_t)value;
-		else
+		} else {
+			if ((value & IER_THRE) && !(u->ier & IER_THRE))
+				u->thre_pending = true;
 			u->ier = value & 0x0f;
+		}
 		break;
 	case REG_LCR:
 		u->lcr = (uint8_t)value;
@@ -137,6 +174,7 @@ static int uart_write(void *opaque, struct vcpu *vcpu, uint16_t port, unsigned s
 	default:
 		break;
 	}
+	uart_update_irq(u);
 	spin_unlock_irqrestore(&u->lock, flags);
 	return 0;
 }
