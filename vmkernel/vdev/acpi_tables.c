@@ -50,6 +50,13 @@ static void put64(uint8_t *p, uint64_t v)
 	put32(p + 4, (uint32_t)(v >> 32));
 }
 
+/* Fixed-width, unterminated text fields (signatures, IDs). */
+static void put_chars(uint8_t *p, const char *text, size_t length)
+{
+	for (size_t i = 0; i < length; i++)
+		p[i] = (uint8_t)text[i];
+}
+
 static uint8_t checksum(const uint8_t *p, size_t length)
 {
 	uint8_t sum = 0;
@@ -74,13 +81,13 @@ static uint8_t *reserve(struct builder *b, size_t length, size_t align, uint64_t
 
 static void header(uint8_t *t, const char *signature, uint32_t length, uint8_t revision)
 {
-	memcpy(t, signature, 4);
+	put_chars(t, signature, 4);
 	put32(t + 4, length);
 	put8(t + 8, revision);
-	memcpy(t + 10, "KAPSEL", 6);
-	memcpy(t + 16, "KAPSELVM", 8);
+	put_chars(t + 10, "KAPSEL", 6);
+	put_chars(t + 16, "KAPSELVM", 8);
 	put32(t + 24, PLATFORM_HW_VERSION);
-	memcpy(t + 28, "KAPS", 4);
+	put_chars(t + 28, "KAPS", 4);
 	put32(t + 32, 1);
 }
 
@@ -315,7 +322,7 @@ int acpi_tables_build(uint8_t *buffer, size_t size, const struct acpi_tables_par
 	finish(dsdt, dsdt_length);
 
 	/* FACS: no checksum; the firmware waking vector stays 0 (no S3). */
-	memcpy(facs, "FACS", 4);
+	put_chars(facs, "FACS", 4);
 	put32(facs + 4, FACS_LENGTH);
 	put8(facs + 32, 2); /* version */
 
@@ -345,7 +352,7 @@ int acpi_tables_build(uint8_t *buffer, size_t size, const struct acpi_tables_par
 	gas_io(fadt + 148, 32, 2, PLATFORM_ACPI_PM1A_EVT);
 	gas_io(fadt + 172, 16, 2, PLATFORM_ACPI_PM1A_CNT);
 	gas_io(fadt + 208, 32, 3, PLATFORM_ACPI_PM_TMR);
-	memcpy(fadt + 268, "KapselVM", 8); /* hypervisor vendor identity */
+	put_chars(fadt + 268, "KapselVM", 8); /* hypervisor vendor identity */
 	finish(fadt, FADT_LENGTH);
 
 	/* MADT: LAPIC address, PCAT_COMPAT (there is an 8259 pair) */
@@ -399,7 +406,7 @@ int acpi_tables_build(uint8_t *buffer, size_t size, const struct acpi_tables_par
 	const uint64_t entries[3] = { fadt_gpa, madt_gpa, mcfg_gpa };
 	header(xsdt, "XSDT", HEADER + 3 * 8, 1);
 	header(rsdt, "RSDT", HEADER + 3 * 4, 1);
-	for (int i = 0; i < 3; i++) {
+	for (size_t i = 0; i < 3; i++) {
 		put64(xsdt + HEADER + 8 * i, entries[i]);
 		put32(rsdt + HEADER + 4 * i, (uint32_t)entries[i]);
 	}
@@ -407,8 +414,8 @@ int acpi_tables_build(uint8_t *buffer, size_t size, const struct acpi_tables_par
 	finish(rsdt, HEADER + 3 * 4);
 
 	/* RSDP (revision 2): checksum over the first 20 bytes, extended over all 36 */
-	memcpy(rsdp, "RSD PTR ", 8);
-	memcpy(rsdp + 9, "KAPSEL", 6);
+	put_chars(rsdp, "RSD PTR ", 8);
+	put_chars(rsdp + 9, "KAPSEL", 6);
 	put8(rsdp + 15, 2);
 	put32(rsdp + 16, (uint32_t)rsdt_gpa);
 	put32(rsdp + 20, RSDP_LENGTH);

@@ -73,8 +73,8 @@ void vrtc_seconds_to_date(int64_t seconds, struct vrtc_date *date)
 
 int64_t vrtc_date_to_seconds(const struct vrtc_date *date)
 {
-	return days_from_civil(date->year, date->month, date->day) * 86400 + date->hour * 3600 +
-	       date->minute * 60 + date->second;
+	return days_from_civil(date->year, date->month, date->day) * 86400 + (int64_t)date->hour * 3600 +
+	       (int64_t)date->minute * 60 + date->second;
 }
 
 static bool binary_mode(const struct vrtc *rtc)
