@@ -366,6 +366,32 @@ linux_bochs() {
 	emu_pass
 }
 
+# linux_ping: two Linux VMs (PVH vmlinux, 1 vCPU, a disk each) ping each
+# other over virtio-net through the vmkernel's internal switch; every other
+# check of their /init must pass too.
+linux_ping() {
+	local iso=$EMU_DIR/linux-ping.iso text why vm n=0 specs=()
+	for vm in lxa:10.0.0.1:10.0.0.2 lxb:10.0.0.2:10.0.0.1; do
+		IFS=: read -r name ip peer <<<"$vm"
+		n=$((n + 1))
+		truncate -s 8M "$EMU_DIR/ping-disk$n.img"
+		specs+=("$(printf 'name=%s kernel=%s initrd=%s disk=%s mem=256M cpus=1 cmdline="%s kapsel_test.cpus=1 kapsel_test.ip=%s kapsel_test.peer=%s"' \
+			"$name" "$LINUX_ASSETS/vmlinux" "$LINUX_ASSETS/initramfs.cpio.gz" "$EMU_DIR/ping-disk$n.img" \
+			"$LINUX_CMDLINE" "$ip" "$peer")")
+	done
+	linux_iso "$iso" "${specs[@]}" || return
+	emu_qemu 480 "$GUEST_SUMMARY_RE" -machine pc -smp 2 -m 2G -cdrom "$iso" -boot d
+	[ "$EMU_END_SEEN" = 1 ] || { emu_fail "$(emu_missing_reason "guests: N passed, M failed")"; return; }
+	text=$(emu_serial_text)
+	for vm in lxa:10.0.0.2 lxb:10.0.0.1; do
+		grep -q "^vm ${vm%%:*}: linux-test: PASS virtio-net ping ${vm#*:} " <<<"$text" ||
+			{ emu_fail "${vm%%:*}: no PASS line for its ping of ${vm#*:}"; return; }
+		why=$(linux_check_vm "$text" "${vm%%:*}") || { emu_fail "$why"; return; }
+	done
+	emu_pass
+}
+emu_test linux-svm-virtio-net-ping main linux_ping
+
 # Registered once the platform and virtio devices are in (see LINUX_TESTS_READY).
 if [ -n "${LINUX_TESTS_READY:-}" ]; then
 	emu_test linux-svm-smp2 main linux_guests 2 420 lx2:vmlinuz:2
