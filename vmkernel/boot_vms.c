@@ -208,12 +208,17 @@ static struct vm *start_one(const struct boot_info *boot, const struct boot_modu
 		goto out;
 	if (gather_images(boot, def, &b->kernel, b->modules, &b->module_count, error, error_size))
 		goto out;
+	struct sched_affinity affinity = { .bits = { def->affinity } };
 	struct vm_create_params params = {
 		.name = def->name,
 		.ram_mib = def->memsize_mib,
 		.vcpus = def->vcpu_count,
 		.on_triple_fault = def->on_triple_fault == VMDEF_TRIPLE_FAULT_RESET ? VM_TRIPLE_FAULT_RESET
 										 : VM_TRIPLE_FAULT_STOP,
+		.shares = def->shares,
+		.reservation_pct = def->reservation_pct,
+		.limit_pct = def->limit_pct,
+		.affinity = def->affinity ? &affinity : NULL,
 	};
 	vm = vm_create(&params, error, error_size);
 	if (!vm)

@@ -400,4 +400,46 @@ UNIT_TEST(find_module_with_unterminated_name)
 	CHECK_EQ(vmdef_find_module(mods, 1, name), -ENOENT);
 }
 
+UNIT_TEST(cpu_scheduling_keys)
+{
+	CHECK_EQ(parse(MINIMAL), 0);
+	CHECK_EQ(def.shares, 0);
+	CHECK_EQ(def.reservation_pct, 0);
+	CHECK_EQ(def.limit_pct, 0);
+	CHECK_EQ(def.affinity, 0);
+	CHECK_EQ(parse(MINIMAL "shares = 2000\nreservation = \"30%\"\nlimit = 50\naffinity = \"1\"\n"), 0);
+	CHECK_EQ(def.shares, 2000);
+	CHECK_EQ(def.reservation_pct, 30);
+	CHECK_EQ(def.limit_pct, 50);
+	CHECK_EQ(def.affinity, 2);
+	/* low/normal/high are per vCPU, whatever the order of the keys. */
+	CHECK_EQ(parse(MINIMAL "shares = High\nnumvcpus = 4\n"), 0);
+	CHECK_EQ(def.shares, 8000);
+	CHECK_EQ(parse(MINIMAL "shares = low\n"), 0);
+	CHECK_EQ(def.shares, 500);
+	CHECK_EQ(parse(MINIMAL "shares = normal\nnumvcpus = 2\n"), 0);
+	CHECK_EQ(def.shares, 2000);
+	CHECK_EQ(parse(MINIMAL "affinity = \"0,2-3,63\"\n"), 0);
+	CHECK_EQ(def.affinity, 0x800000000000000dull);
+	CHECK_EQ(parse(MINIMAL "numvcpus = 2\nreservation = 200%\nlimit = 200\n"), 0);
+	CHECK_EQ(def.reservation_pct, 200);
+}
+
+UNIT_TEST(cpu_scheduling_errors)
+{
+	CHECK_STR(parse_error(MINIMAL "shares = 0\n"), "line 3: shares '0' is out of range 1..1000000");
+	CHECK_STR(parse_error(MINIMAL "shares = medium\n"), "line 3: shares 'medium' is not a number");
+	CHECK_STR(parse_error(MINIMAL "limit = 0\n"), "line 3: limit '0' is out of range 1..1600");
+	CHECK_STR(parse_error(MINIMAL "limit = 50%%\n"), "line 3: limit '50%' is not a number");
+	CHECK_STR(parse_error(MINIMAL "reservation = 101\n"), "line 3: reservation is more than 100% (100% per vCPU)");
+	CHECK_STR(parse_error(MINIMAL "limit = 150\nnumvcpus = 1\n"), "line 3: limit is more than 100% (100% per vCPU)");
+	CHECK_STR(parse_error(MINIMAL "limit = 20\nreservation = 30\n"), "line 4: reservation 30% is above the limit 20%");
+	CHECK_STR(parse_error(MINIMAL "affinity = \"\"\n"), "line 3: affinity needs at least one pCPU");
+	CHECK_STR(parse_error(MINIMAL "affinity = 64\n"), "line 3: affinity '64' must list pCPUs 0..63, as in 0,2-3");
+	CHECK_STR(parse_error(MINIMAL "affinity = \"1,\"\n"), "line 3: affinity '1,' must list pCPUs 0..63, as in 0,2-3");
+	CHECK_STR(parse_error(MINIMAL "affinity = \"3-1\"\n"), "line 3: affinity '3-1' must list pCPUs 0..63, as in 0,2-3");
+	CHECK_STR(parse_error(MINIMAL "affinity = \"a\"\n"), "line 3: affinity 'a' must list pCPUs 0..63, as in 0,2-3");
+	CHECK_STR(parse_error(MINIMAL "affinity = \",1\"\n"), "line 3: affinity ',1' must list pCPUs 0..63, as in 0,2-3");
+}
+
 UNIT_MAIN()

@@ -28,7 +28,7 @@ void sched_group_init(struct sched_group *group, uint32_t shares, uint32_t reser
 		      uint32_t limit_pct, uint32_t entity_count, uint64_t now)
 {
 	*group = (struct sched_group){
-		.shares = shares ? shares : SCHED_SHARES_DEFAULT,
+		.shares = shares ? shares : SCHED_SHARES_DEFAULT * (entity_count ? entity_count : 1),
 		.reservation_pct = reservation_pct,
 		.limit_pct = limit_pct,
 		.entity_count = entity_count ? entity_count : 1,

@@ -26,7 +26,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SCHED_SHARES_DEFAULT 1000u
+#define SCHED_SHARES_DEFAULT 1000u /* per entity */
 #define SCHED_SHARES_MAX 1000000u
 /* Reservation and limit are in percent of one pCPU; 0 means none. */
 #define SCHED_PERCENT_MAX 1600u
@@ -90,7 +90,7 @@ struct sched_config {
 	uint64_t burst;  /* ticks: how far limit and reservation tokens may bank */
 };
 
-/* Fills a group; shares 0 means the default. */
+/* Fills a group; shares 0 means the default for each entity (ESX's normal). */
 void sched_group_init(struct sched_group *group, uint32_t shares, uint32_t reservation_pct,
 		      uint32_t limit_pct, uint32_t entity_count, uint64_t now);
 void sched_entity_init(struct sched_entity *entity, struct sched_group *group, uint64_t now);

@@ -31,6 +31,10 @@ enum vmdef_key {
 	KEY_ON_TRIPLE_FAULT,
 	KEY_HW_VERSION,
 	KEY_DISK,
+	KEY_SHARES,
+	KEY_RESERVATION,
+	KEY_LIMIT,
+	KEY_AFFINITY,
 	KEY_COUNT
 };
 
@@ -237,6 +241,80 @@ static int parse_hw_version(struct vmdef_parser *parser, struct text_span value)
 	return 0;
 }
 
+/* low/normal/high as ESX, per vCPU; applied at the end, when numvcpus is known. */
+#define SHARES_LOW_MARK 0xfffffff1u
+#define SHARES_NORMAL_MARK 0xfffffff2u
+#define SHARES_HIGH_MARK 0xfffffff3u
+
+static int parse_shares(struct vmdef_parser *parser, struct text_span value)
+{
+	if (span_equals_ignoring_case(value, "low"))
+		parser->out->shares = SHARES_LOW_MARK;
+	else if (span_equals_ignoring_case(value, "normal"))
+		parser->out->shares = SHARES_NORMAL_MARK;
+	else if (span_equals_ignoring_case(value, "high"))
+		parser->out->shares = SHARES_HIGH_MARK;
+	else
+		return parse_number(parser, "shares", value, 1, VMDEF_SHARES_MAX, &parser->out->shares);
+	return 0;
+}
+
+/* Percent of one pCPU, with or without '%'; checked against numvcpus at the end. */
+static int parse_percent(struct vmdef_parser *parser, const char *key, struct text_span value,
+			 uint32_t min, uint32_t *out)
+{
+	if (value.length && value.start[value.length - 1] == '%')
+		value.length--;
+	return parse_number(parser, key, value, min, 100 * VMDEF_MAX_VCPUS, out);
+}
+
+static int parse_reservation(struct vmdef_parser *parser, struct text_span value)
+{
+	return parse_percent(parser, "reservation", value, 0, &parser->out->reservation_pct);
+}
+
+static int parse_limit(struct vmdef_parser *parser, struct text_span value)
+{
+	return parse_percent(parser, "limit", value, 1, &parser->out->limit_pct);
+}
+
+/* "0,2-3": pCPU numbers and ranges. */
+static int parse_affinity(struct vmdef_parser *parser, struct text_span value)
+{
+	uint64_t mask = 0;
+	size_t i = 0;
+
+	while (i < value.length) {
+		uint32_t first = 0, last, digits = 0;
+		while (i < value.length && value.start[i] >= '0' && value.start[i] <= '9' && digits < 3) {
+			first = first * 10 + (uint32_t)(value.start[i++] - '0');
+			digits++;
+		}
+		last = first;
+		if (digits && i < value.length && value.start[i] == '-') {
+			i++;
+			last = 0;
+			digits = 0;
+			while (i < value.length && value.start[i] >= '0' && value.start[i] <= '9' && digits < 3) {
+				last = last * 10 + (uint32_t)(value.start[i++] - '0');
+				digits++;
+			}
+		}
+		if (!digits || first >= VMDEF_AFFINITY_CPUS || last >= VMDEF_AFFINITY_CPUS || last < first ||
+		    (i < value.length && value.start[i] != ',') || (i + 1 == value.length))
+			return vmdef_fail(parser, "affinity '%.*s' must list pCPUs 0..%u, as in 0,2-3",
+					  (int)value.length, value.start, VMDEF_AFFINITY_CPUS - 1);
+		for (uint32_t cpu = first; cpu <= last; cpu++)
+			mask |= 1ull << cpu;
+		if (i < value.length)
+			i++; /* the comma */
+	}
+	if (!mask)
+		return vmdef_fail(parser, "affinity needs at least one pCPU");
+	parser->out->affinity = mask;
+	return 0;
+}
+
 /* Indexed by enum vmdef_key; names lower case. */
 static const struct vmdef_key_spec key_table[KEY_COUNT] = {
 	[KEY_NAME] = { "name", false, parse_name },
@@ -250,6 +328,10 @@ static const struct vmdef_key_spec key_table[KEY_COUNT] = {
 	[KEY_ON_TRIPLE_FAULT] = { "on_triple_fault", false, parse_on_triple_fault },
 	[KEY_HW_VERSION] = { "hw.version", false, parse_hw_version },
 	[KEY_DISK] = { "disk", true, parse_disk },
+	[KEY_SHARES] = { "shares", false, parse_shares },
+	[KEY_RESERVATION] = { "reservation", false, parse_reservation },
+	[KEY_LIMIT] = { "limit", false, parse_limit },
+	[KEY_AFFINITY] = { "affinity", false, parse_affinity },
 };
 
 static bool is_key_char(char c)
@@ -363,6 +445,23 @@ int vmdef_parse(const char *text, size_t length, struct vm_definition *out, char
 		return vmdef_fail(&parser, "missing required key 'name'");
 	if (!first_line[KEY_KERNEL])
 		return vmdef_fail(&parser, "missing required key 'kernel'");
+	if (out->shares >= SHARES_LOW_MARK) {
+		uint32_t per_vcpu = out->shares == SHARES_LOW_MARK	 ? VMDEF_SHARES_PER_VCPU_DEFAULT / 2
+				    : out->shares == SHARES_NORMAL_MARK ? VMDEF_SHARES_PER_VCPU_DEFAULT
+									: VMDEF_SHARES_PER_VCPU_DEFAULT * 2;
+		out->shares = per_vcpu * out->vcpu_count;
+	}
+	if (out->reservation_pct > 100 * out->vcpu_count || out->limit_pct > 100 * out->vcpu_count) {
+		parser.line = first_line[out->reservation_pct > 100 * out->vcpu_count ? KEY_RESERVATION : KEY_LIMIT];
+		return vmdef_fail(&parser, "%s is more than %u%% (100%% per vCPU)",
+				  out->reservation_pct > 100 * out->vcpu_count ? "reservation" : "limit",
+				  100 * out->vcpu_count);
+	}
+	if (out->limit_pct && out->reservation_pct > out->limit_pct) {
+		parser.line = first_line[KEY_RESERVATION];
+		return vmdef_fail(&parser, "reservation %u%% is above the limit %u%%", out->reservation_pct,
+				  out->limit_pct);
+	}
 	return 0;
 }
 

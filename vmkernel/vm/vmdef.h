@@ -16,6 +16,14 @@
  *   testdev = "on"               on/off (true/false): the test MMIO device
  *   on_triple_fault = "reset"    stop (default) or reset
  *   hw.version = "1"             virtual hardware version; only 1 exists
+ *   shares = "2000"              CPU shares under contention: a number 1..1000000
+ *                                or low/normal/high (500/1000/2000 per vCPU);
+ *                                default normal
+ *   reservation = "30%"          guaranteed CPU, percent of one pCPU (the '%'
+ *                                optional), 0..100 per vCPU; default 0
+ *   limit = "50%"                most CPU it ever gets, percent of one pCPU,
+ *                                1..100 per vCPU, >= reservation; default none
+ *   affinity = "0,2-3"           pCPUs (0..63) its vCPUs may run on; default all
  *
  * Keys are case-insensitive (ESX writes memSize). Unlike ESX, an unknown or
  * repeated key is an error: a typo in a boot-time definition must be loud.
@@ -40,6 +48,9 @@
 #define VMDEF_MEMSIZE_MAX_MIB 65536
 #define VMDEF_MAX_VCPUS 16
 #define VMDEF_HW_VERSION_CURRENT 1
+#define VMDEF_SHARES_MAX 1000000
+#define VMDEF_SHARES_PER_VCPU_DEFAULT 1000
+#define VMDEF_AFFINITY_CPUS 64
 
 enum vmdef_triple_fault_action {
 	VMDEF_TRIPLE_FAULT_STOP = 0,
@@ -65,6 +76,10 @@ struct vm_definition {
 	bool testdev;
 	enum vmdef_triple_fault_action on_triple_fault;
 	uint32_t hw_version;
+	uint32_t shares;           /* 0: not given (normal) */
+	uint32_t reservation_pct;  /* 0: none */
+	uint32_t limit_pct;        /* 0: none */
+	uint64_t affinity;         /* bit n: pCPU n; 0: every pCPU */
 };
 
 /*
