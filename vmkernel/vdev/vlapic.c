@@ -164,7 +164,9 @@ static uint64_t tsc_to_counts(uint64_t ticks, unsigned divide)
 
 static void timer_arm(struct vlapic *l)
 {
-	if (!l->timer_initial || timer_mode(l) == TIMER_TSC_DEADLINE) {
+	if (timer_mode(l) == TIMER_TSC_DEADLINE)
+		return; /* the initial count is ignored in TSC-deadline mode */
+	if (!l->timer_initial) {
 		l->timer_deadline_tsc = 0;
 		return;
 	}
