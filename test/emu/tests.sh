@@ -392,11 +392,8 @@ linux_ping() {
 }
 emu_test linux-svm-virtio-net-ping main linux_ping
 
-# Registered once the platform and virtio devices are in (see LINUX_TESTS_READY).
-if [ -n "${LINUX_TESTS_READY:-}" ]; then
-	emu_test linux-svm-smp2 main linux_guests 2 420 lx2:vmlinuz:2
-	emu_test linux-svm-smp4-pvh main linux_guests 2 480 lx4:vmlinux:4
-	emu_test linux-svm-two-linux-and-test-guest main linux_guests 2 600 lxa:vmlinuz:2 lxb:vmlinux:1 -- \
-		"name=hlt_timer kernel=$BUILD/guests/hlt_timer.elf mem=32M testdev=on"
-	emu_test linux-vmx-bochs-skylake long linux_bochs corei7_skylake_x
-fi
+emu_test linux-svm-smp2 main linux_guests 2 420 lx2:vmlinuz:2
+emu_test linux-svm-smp4-pvh main linux_guests 2 480 lx4:vmlinux:4
+emu_test linux-svm-two-linux-and-test-guest main linux_guests 2 600 lxa:vmlinuz:2 lxb:vmlinux:1 -- \
+	"name=hlt_timer kernel=$BUILD/guests/hlt_timer.elf mem=32M testdev=on"
+emu_test linux-vmx-bochs-skylake long linux_bochs corei7_skylake_x
