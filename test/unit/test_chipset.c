@@ -133,6 +133,27 @@ UNIT_TEST(ioapic_level_pin_remote_irr_and_eoi)
 	CHECK(sent[2].level);
 }
 
+UNIT_TEST(ioapic_reserved_delivery_modes_send_nothing)
+{
+	struct vioapic io;
+	vioapic_init(&io, 0, record, NULL);
+	sent_count = 0;
+	rte_write(&io, 3, 3u << 8 | 0x40);
+	rte_write(&io, 4, 6u << 8 | 0x40);
+	vioapic_set_line(&io, 3, true);
+	vioapic_set_line(&io, 4, true);
+	CHECK_EQ(sent_count, 0);
+	/* garbage in every register index leaves the chip working */
+	for (uint32_t reg = 0; reg < 0x100; reg++) {
+		vioapic_mmio_write(&io, VIOAPIC_REG_SELECT, reg);
+		vioapic_mmio_write(&io, VIOAPIC_REG_WINDOW, 0xffffffffu);
+	}
+	vioapic_mmio_write(&io, VIOAPIC_REG_SELECT, 1);
+	CHECK_EQ(vioapic_mmio_read(&io, VIOAPIC_REG_WINDOW), 0x00170011);
+	CHECK_EQ(rte_read(&io, 7), 0xff0000000001ffffull & ~VIOAPIC_RTE_REMOTE_IRR & ~VIOAPIC_RTE_DELIVERY_STATUS);
+	CHECK_EQ(sent_count, 0); /* every entry ended masked */
+}
+
 /* ---- 8259 pair ---- */
 
 /* The initialization Linux and every BIOS use: edge, cascade on IRQ 2, 8086 mode. */

@@ -51,8 +51,8 @@ void vm_msi_send(struct vm *vm, uint64_t address, uint32_t data)
 	if ((address >> 20) != 0xfee || (data & 0xffff0000u))
 		return;
 	uint8_t mode = (uint8_t)((data >> 8) & 7);
-	if (mode == 3)
-		return; /* reserved delivery mode */
+	if (mode == 3 || mode == 6)
+		return; /* reserved delivery modes (STARTUP comes only from an ICR) */
 	struct apic_message message = {
 		.destination = (uint32_t)(address >> 12) & 0xff,
 		.vector = (uint8_t)data,

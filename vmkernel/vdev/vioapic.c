@@ -60,6 +60,9 @@ static void service_pin(struct vioapic *io, unsigned pin, bool rising_edge)
 		return;
 	}
 	struct apic_message message = vioapic_entry_message(*entry);
+	/* Reserved delivery modes (3, 6) send nothing, as on the chip. */
+	if (message.delivery_mode == 3 || message.delivery_mode == 6)
+		return;
 	if (io->deliver)
 		io->deliver(io->ctx, &message);
 }
