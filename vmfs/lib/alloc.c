@@ -187,9 +187,13 @@ static void freed_add(struct vmfs_volume *vol, uint32_t dblock)
 	vol->freed_count++;
 }
 
-static int refcount_block(struct vmfs_volume *vol, uint32_t ag, struct mblock **out)
+/* The refcount block holding data block @index of AG @ag, and its slot. */
+static int refcount_block(struct vmfs_volume *vol, uint32_t ag, uint32_t index, struct mblock **out, uint32_t **slot)
 {
-	return vmfs_mb_get(vol, vmfs_ag_mblock(&vol->sb, ag) + 1, MB_REFCOUNT, out);
+	int err = vmfs_mb_get(vol, vmfs_ag_mblock(&vol->sb, ag) + 1 + index / REFCOUNTS_PER_BLOCK, MB_REFCOUNT, out);
+	if (!err && slot)
+		*slot = &(*out)->d.refcount.count[index % REFCOUNTS_PER_BLOCK];
+	return err;
 }
 
 int vmfs_alloc_data(struct vmfs_volume *vol, uint32_t want, uint32_t *first, uint32_t *got)
@@ -199,42 +203,45 @@ int vmfs_alloc_data(struct vmfs_volume *vol, uint32_t want, uint32_t *first, uin
 		uint32_t ag;
 		struct mblock *hdr, *rc;
 		int err = ag_choose(vol, RES_DATA, &ag, &hdr);
-		if (!err)
-			err = refcount_block(vol, ag, &rc);
 		if (err)
 			return err;
 		uint32_t n = hdr->d.ag.data_blocks;
-		uint32_t *count = rc->d.refcount.count;
 		uint32_t first_dblock = vmfs_ag_first_dblock(&vol->sb, ag);
-		uint32_t start = 0;
-		while (start < n && (count[start] || vmfs_freed_contains(vol, first_dblock + start)))
-			start++;
-		if (start == n) {
-			/* Only blocks freed in this transaction are left here. */
-			vol->alloc_ag = (ag + 1) % vol->sb.ag_count;
-			if (vol->alloc_ag == first_ag)
-				break;
-			continue;
+		for (uint32_t base = 0; base < n; base += REFCOUNTS_PER_BLOCK) {
+			err = refcount_block(vol, ag, base, &rc, NULL);
+			if (err)
+				return err;
+			uint32_t *count = rc->d.refcount.count;
+			uint32_t limit = n - base < REFCOUNTS_PER_BLOCK ? n - base : REFCOUNTS_PER_BLOCK;
+			uint32_t start = 0;
+			while (start < limit && (count[start] || vmfs_freed_contains(vol, first_dblock + base + start)))
+				start++;
+			if (start == limit)
+				continue;
+			err = vmfs_mb_dirty(vol, hdr);
+			if (!err)
+				err = vmfs_mb_dirty(vol, rc);
+			if (err)
+				return err;
+			uint32_t len = 0;
+			while (start + len < limit && len < want && count[start + len] == 0 &&
+			       !vmfs_freed_contains(vol, first_dblock + base + start + len)) {
+				count[start + len] = 1;
+				len++;
+			}
+			if (len > hdr->d.ag.free_data) {
+				VMFS_ERR(vol, "AG %u: free data count %u below the free blocks found", ag, hdr->d.ag.free_data);
+				return -VMFS_EBADMSG;
+			}
+			hdr->d.ag.free_data -= len;
+			*first = first_dblock + base + start;
+			*got = len;
+			return 0;
 		}
-		err = vmfs_mb_dirty(vol, hdr);
-		if (!err)
-			err = vmfs_mb_dirty(vol, rc);
-		if (err)
-			return err;
-		uint32_t len = 0;
-		while (start + len < n && len < want && count[start + len] == 0 &&
-		       !vmfs_freed_contains(vol, first_dblock + start + len)) {
-			count[start + len] = 1;
-			len++;
-		}
-		if (len > hdr->d.ag.free_data) {
-			VMFS_ERR(vol, "AG %u: free data count %u below the free blocks found", ag, hdr->d.ag.free_data);
-			return -VMFS_EBADMSG;
-		}
-		hdr->d.ag.free_data -= len;
-		*first = first_dblock + start;
-		*got = len;
-		return 0;
+		/* Only blocks freed in this transaction are left here. */
+		vol->alloc_ag = (ag + 1) % vol->sb.ag_count;
+		if (vol->alloc_ag == first_ag)
+			break;
 	}
 	vol->alloc_ag = first_ag;
 	return -VMFS_EAGAIN_COMMIT;
@@ -251,28 +258,28 @@ static int refcount_locate(struct vmfs_volume *vol, uint32_t dblock, uint32_t *a
 
 int vmfs_refcount_get(struct vmfs_volume *vol, uint32_t dblock, uint32_t *count)
 {
-	uint32_t ag, index;
+	uint32_t ag, index, *slot;
 	struct mblock *rc;
 	int err = refcount_locate(vol, dblock, &ag, &index);
 	if (!err)
-		err = refcount_block(vol, ag, &rc);
+		err = refcount_block(vol, ag, index, &rc, &slot);
 	if (!err)
-		*count = rc->d.refcount.count[index];
+		*count = *slot;
 	return err;
 }
 
 int vmfs_refcount_add(struct vmfs_volume *vol, uint32_t dblock, int delta, uint32_t *now)
 {
-	uint32_t ag, index;
+	uint32_t ag, index, *slot;
 	struct mblock *hdr, *rc;
 	int err = refcount_locate(vol, dblock, &ag, &index);
 	if (!err)
 		err = ag_header(vol, ag, true, &hdr);
 	if (!err)
-		err = refcount_block(vol, ag, &rc);
+		err = refcount_block(vol, ag, index, &rc, &slot);
 	if (err)
 		return err;
-	uint32_t c = rc->d.refcount.count[index];
+	uint32_t c = *slot;
 	if (c == 0 || (delta < 0 && c < (uint32_t)-delta)) {
 		VMFS_ERR(vol, "data block %u: reference count below zero", dblock);
 		return -VMFS_EBADMSG;
@@ -283,7 +290,7 @@ int vmfs_refcount_add(struct vmfs_volume *vol, uint32_t dblock, int delta, uint3
 	if (err)
 		return err;
 	c = delta < 0 ? c - (uint32_t)-delta : c + (uint32_t)delta;
-	rc->d.refcount.count[index] = c;
+	*slot = c;
 	if (c == 0) {
 		err = vmfs_mb_dirty(vol, hdr);
 		if (err)

@@ -319,6 +319,8 @@ int vmfs_op_end(struct vmfs_volume *vol, int result)
 	vol->in_op = false;
 	for (uint32_t i = 0; i < vol->held_count; i++)
 		vol->held[i].used_by_op = false;
+	if (vol->dirty_count == 0)
+		vmfs_release_txn_locks(vol); /* nothing to commit: let other hosts in */
 	uint64_t now = vol->os.now_ns(vol->os.ctx);
 	if (result >= 0 && now - vol->last_commit_ns > (uint64_t)vol->heartbeat_ms * 1000000ull) {
 		int err = vmfs_commit(vol);

@@ -36,6 +36,37 @@ static uint64_t block_offset(struct vmfs_volume *vol, uint32_t dblock)
 	return (uint64_t)dblock * vol->sb.block_size;
 }
 
+/* The device takes whole sectors: bytes at any offset go through the bounce
+ * buffer, a partial sector by read-modify-write. */
+static int dev_bytes(struct vmfs_volume *vol, uint64_t off, uint8_t *buf, size_t n, bool write)
+{
+	if (off % SECTOR == 0 && n % SECTOR == 0)
+		return write ? vmfs_dev_write(vol, off, buf, n) : vol->dev->read(vol->dev->ctx, off, buf, n);
+	while (n > 0) {
+		uint64_t start = off & ~(uint64_t)(SECTOR - 1);
+		size_t head = (size_t)(off - start);
+		size_t span = (head + n + SECTOR - 1) & ~(size_t)(SECTOR - 1);
+		if (span > vol->sb.block_size)
+			span = vol->sb.block_size;
+		size_t take = span - head < n ? span - head : n;
+		int err = vol->dev->read(vol->dev->ctx, start, vol->bounce, span);
+		if (err)
+			return err;
+		if (write) {
+			memcpy(vol->bounce + head, buf, take);
+			err = vmfs_dev_write(vol, start, vol->bounce, span);
+			if (err)
+				return err;
+		} else {
+			memcpy(buf, vol->bounce + head, take);
+		}
+		off += take;
+		buf += take;
+		n -= take;
+	}
+	return 0;
+}
+
 int vmfs_open(struct vmfs_volume *vol, const char *path, int flags, enum vmfs_lock_mode mode,
 	      struct vmfs_file **out)
 {
@@ -47,7 +78,14 @@ int vmfs_open(struct vmfs_volume *vol, const char *path, int flags, enum vmfs_lo
 	api_lock(vol);
 	uint32_t ino = 0;
 	int err = 0;
-	if (flags & VMFS_O_CREAT) {
+	if (!vol->read_only) {
+		/* A fenced host opens nothing, not even for reading. */
+		err = vmfs_hb_refresh(vol, false);
+		if (!err)
+			err = vmfs_writable(vol);
+	}
+	if (err) {
+	} else if (flags & VMFS_O_CREAT) {
 		err = vmfs_op_begin(vol, 16);
 		if (!err) {
 			err = vmfs_create_locked(vol, path, VMFS_KIND_FILE, flags & VMFS_O_EXCL, &ino);
@@ -158,8 +196,8 @@ int64_t vmfs_read(struct vmfs_file *file, uint64_t offset, void *buf, size_t len
 			if (e->flags & EXTENT_UNWRITTEN)
 				memset(p + done, 0, n);
 			else
-				err = vol->dev->read(vol->dev->ctx, block_offset(vol, e->physical + (lblock - e->logical)) + in_block,
-						     p + done, n);
+				err = dev_bytes(vol, block_offset(vol, e->physical + (lblock - e->logical)) + in_block, p + done,
+						n, false);
 			done += (int64_t)n;
 		} else {
 			/* A hole up to the next extent. */
@@ -189,7 +227,7 @@ static int data_write(struct vmfs_volume *vol, uint32_t dblock, uint32_t in_bloc
 {
 	uint32_t bs = vol->sb.block_size;
 	if (!fill || (in_block == 0 && n == bs))
-		return vmfs_dev_write(vol, block_offset(vol, dblock) + in_block, data, n);
+		return dev_bytes(vol, block_offset(vol, dblock) + in_block, (uint8_t *)data, n, true);
 	int err = 0;
 	if (old_zero)
 		memset(vol->bounce, 0, bs);

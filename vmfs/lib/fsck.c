@@ -322,22 +322,14 @@ static void check_ags(struct fsck *fs, uint8_t *hbuf, uint8_t *rbuf)
 {
 	for (uint32_t ag = 0; ag < fs->sb.ag_count; ag++) {
 		uint64_t m = vmfs_ag_mblock(&fs->sb, ag);
-		bool hdr_dirty = false, rc_dirty = false;
+		bool hdr_dirty = false;
 		if (read_mb(fs, m, MB_AGHDR, hbuf)) {
 			if (!problem(fs, true, "AG %u header (block %llu) damaged: rebuilt", ag, (unsigned long long)m))
 				continue;
 			memset(hbuf + SECTOR, 0, MB_SIZE - SECTOR);
 			hdr_dirty = true;
 		}
-		if (read_mb(fs, m + 1, MB_REFCOUNT, rbuf)) {
-			if (!problem(fs, true, "AG %u refcount block (block %llu) damaged: rebuilt", ag,
-				     (unsigned long long)(m + 1)))
-				continue;
-			memset(rbuf, 0, MB_SIZE);
-			rc_dirty = true;
-		}
 		struct disk_aghdr *h = (struct disk_aghdr *)hbuf;
-		struct disk_refcount *rc = (struct disk_refcount *)rbuf;
 		uint32_t data_blocks = vmfs_ag_data_blocks(&fs->sb, ag);
 		if ((h->ag != ag || h->data_blocks != data_blocks) &&
 		    problem(fs, true, "AG %u header (block %llu): wrong AG number or size", ag, (unsigned long long)m)) {
@@ -394,24 +386,42 @@ static void check_ags(struct fsck *fs, uint8_t *hbuf, uint8_t *rbuf)
 			h->free_dirblocks = free_dir;
 			hdr_dirty = true;
 		}
-		uint32_t free_data = 0, wrong = 0, first_wrong = 0;
-		for (uint32_t i = 0; i < REFCOUNTS_PER_BLOCK; i++) {
-			uint32_t want = i < data_blocks ? fs->refs[(uint64_t)ag * fs->sb.data_blocks_per_ag + i] : 0;
-			if (rc->count[i] != want && wrong++ == 0)
-				first_wrong = i;
-			free_data += i < data_blocks && want == 0;
-		}
-		if (wrong && problem(fs, true,
-				     "AG %u refcount block %llu: %u reference counts wrong (first: data block %u has %u, "
-				     "files hold %u)",
-				     ag, (unsigned long long)(m + 1), wrong, vmfs_ag_first_dblock(&fs->sb, ag) + first_wrong,
-				     rc->count[first_wrong],
-				     first_wrong < data_blocks
-					     ? fs->refs[(uint64_t)ag * fs->sb.data_blocks_per_ag + first_wrong]
-					     : 0)) {
-			for (uint32_t i = 0; i < REFCOUNTS_PER_BLOCK; i++)
-				rc->count[i] = i < data_blocks ? fs->refs[(uint64_t)ag * fs->sb.data_blocks_per_ag + i] : 0;
-			rc_dirty = true;
+		uint32_t free_data = 0;
+		for (uint32_t i = 0; i < data_blocks; i++)
+			free_data += fs->refs[(uint64_t)ag * fs->sb.data_blocks_per_ag + i] == 0;
+		for (uint32_t r = 0; r < fs->sb.refcount_blocks; r++) {
+			uint64_t rm = m + 1 + r;
+			bool rc_dirty = false;
+			if (read_mb(fs, rm, MB_REFCOUNT, rbuf)) {
+				if (!problem(fs, true, "AG %u refcount block %llu damaged: rebuilt", ag, (unsigned long long)rm))
+					continue;
+				memset(rbuf, 0, MB_SIZE);
+				rc_dirty = true;
+			}
+			struct disk_refcount *rc = (struct disk_refcount *)rbuf;
+			uint32_t wrong = 0, first_wrong = 0, want_first = 0;
+			for (uint32_t i = 0; i < REFCOUNTS_PER_BLOCK; i++) {
+				uint32_t index = r * REFCOUNTS_PER_BLOCK + i;
+				uint32_t want = index < data_blocks ? fs->refs[(uint64_t)ag * fs->sb.data_blocks_per_ag + index] : 0;
+				if (rc->count[i] != want && wrong++ == 0) {
+					first_wrong = i;
+					want_first = want;
+				}
+			}
+			if (wrong && problem(fs, true,
+					     "AG %u refcount block %llu: %u reference counts wrong (first: data block %u has %u, "
+					     "files hold %u)",
+					     ag, (unsigned long long)rm, wrong,
+					     vmfs_ag_first_dblock(&fs->sb, ag) + r * REFCOUNTS_PER_BLOCK + first_wrong,
+					     rc->count[first_wrong], want_first)) {
+				for (uint32_t i = 0; i < REFCOUNTS_PER_BLOCK; i++) {
+					uint32_t index = r * REFCOUNTS_PER_BLOCK + i;
+					rc->count[i] = index < data_blocks ? fs->refs[(uint64_t)ag * fs->sb.data_blocks_per_ag + index] : 0;
+				}
+				rc_dirty = true;
+			}
+			if (rc_dirty)
+				write_mb(fs, rbuf, MB_REFCOUNT, rm);
 		}
 		if (h->free_data != free_data &&
 		    problem(fs, true, "AG %u: free data block count %u, counted %u", ag, h->free_data, free_data)) {
@@ -420,8 +430,6 @@ static void check_ags(struct fsck *fs, uint8_t *hbuf, uint8_t *rbuf)
 		}
 		if (hdr_dirty)
 			write_mb(fs, hbuf, MB_AGHDR, m);
-		if (rc_dirty)
-			write_mb(fs, rbuf, MB_REFCOUNT, m + 1);
 	}
 }
 

@@ -23,7 +23,7 @@ static int inode_get(struct vmfs_volume *vol, uint32_t ino, bool fresh, struct m
 		why = "wrong inode number";
 	else if (in->kind != VMFS_KIND_FILE && in->kind != VMFS_KIND_DIR)
 		why = "unknown kind";
-	else if (in->entries > INLINE_EXTENTS)
+	else if (in->kind == VMFS_KIND_FILE && in->entries > INLINE_EXTENTS)
 		why = "too many entries";
 	else if ((in->flags & INODE_INLINE) && in->size > INLINE_BYTES)
 		why = "inline data larger than the inode";

@@ -39,6 +39,7 @@ enum mb_type {
 #define JOURNAL_MIN 32u
 #define JOURNAL_TXN_MAX 504u
 #define REFCOUNTS_PER_BLOCK 1016u
+#define REFCOUNT_BLOCKS_MAX 8u
 #define INODES_PER_AG_MAX 1024u
 #define DIRBLOCKS_PER_AG_MAX 16384u
 #define INLINE_BYTES 3456u
@@ -82,7 +83,7 @@ struct disk_super {
 	uint32_t data_blocks_per_ag;
 	uint32_t ag_meta_dblocks;
 	uint32_t root_ino;
-	uint32_t reserved;
+	uint32_t refcount_blocks;
 	uint64_t created_ns;
 };
 
@@ -319,6 +320,7 @@ struct vmfs_volume {
 	uint8_t host_uuid[16];
 
 	uint32_t slot;		/* -1u: read-only mount */
+	uint32_t crashed_generation; /* our slot's generation before a crash, else 0 */
 	struct disk_hb slot_image;
 	uint64_t last_refresh_ns;
 	struct slot_watch watch[VMFS_HOST_SLOTS];
@@ -380,6 +382,10 @@ void vmfs_hb_seal(struct disk_hb *hb);
 bool vmfs_hb_valid(const struct disk_hb *hb);
 int vmfs_read_super(const struct vmfs_os *os, struct vmfs_blockdev *dev, struct disk_super *sb);
 
+/* mount.c */
+int vmfs_mkfs_geometry(const struct vmfs_os *os, uint64_t bytes, const struct vmfs_mkfs_options *o,
+		       struct disk_super *sb);
+
 /* cache.c: metadata blocks, operations and the journal */
 int vmfs_dev_write(struct vmfs_volume *vol, uint64_t offset, const void *buf, size_t len);
 int vmfs_writable(struct vmfs_volume *vol);
@@ -411,6 +417,7 @@ struct held_lock *vmfs_lock_held(struct vmfs_volume *vol, uint64_t sector);
 int vmfs_read_sector_checked(struct vmfs_volume *vol, uint64_t sector, void *buf, bool is_lock);
 uint64_t vmfs_inode_lock_sector(const struct disk_super *sb, uint32_t ino);
 uint64_t vmfs_ag_lock_sector(const struct disk_super *sb, uint32_t ag);
+int vmfs_locks_drop_holder(struct vmfs_volume *vol, uint32_t slot, uint32_t generation);
 
 /* alloc.c */
 int vmfs_alloc_inode(struct vmfs_volume *vol, uint32_t *ino);

@@ -67,12 +67,12 @@ uint64_t vmfs_ag_mblock(const struct disk_super *sb, uint32_t ag)
 
 uint64_t vmfs_inode_mblock(const struct disk_super *sb, uint32_t ino)
 {
-	return vmfs_ag_mblock(sb, ino / sb->inodes_per_ag) + 2 + ino % sb->inodes_per_ag;
+	return vmfs_ag_mblock(sb, ino / sb->inodes_per_ag) + 1 + sb->refcount_blocks + ino % sb->inodes_per_ag;
 }
 
 uint64_t vmfs_dirblock_mblock(const struct disk_super *sb, uint32_t ag, uint32_t index)
 {
-	return vmfs_ag_mblock(sb, ag) + 2 + sb->inodes_per_ag + index;
+	return vmfs_ag_mblock(sb, ag) + 1 + sb->refcount_blocks + sb->inodes_per_ag + index;
 }
 
 uint32_t vmfs_ag_first_dblock(const struct disk_super *sb, uint32_t ag)
@@ -119,7 +119,7 @@ int vmfs_dirblock_locate(const struct disk_super *sb, uint64_t mblock, uint32_t 
 	uint64_t per_ag = sb->ag_bytes / MB_SIZE;
 	uint64_t a = (mblock - sb->ag_start) / per_ag;
 	uint64_t within = (mblock - sb->ag_start) % per_ag;
-	uint64_t first = 2 + (uint64_t)sb->inodes_per_ag;
+	uint64_t first = 1 + (uint64_t)sb->refcount_blocks + sb->inodes_per_ag;
 	if (a >= sb->ag_count || within < first || within >= first + sb->dirblocks_per_ag)
 		return -VMFS_EINVAL;
 	*ag = (uint32_t)a;
@@ -200,9 +200,10 @@ int vmfs_super_check(const struct vmfs_os *os, const struct disk_super *sb, uint
 		SUPER_BAD("bad inodes per AG");
 	if (sb->dirblocks_per_ag < 8 || sb->dirblocks_per_ag > DIRBLOCKS_PER_AG_MAX || sb->dirblocks_per_ag % 8)
 		SUPER_BAD("bad directory blocks per AG");
-	if (sb->data_blocks_per_ag < 1 || sb->data_blocks_per_ag > REFCOUNTS_PER_BLOCK)
+	if (sb->data_blocks_per_ag < 1 || sb->data_blocks_per_ag > REFCOUNTS_PER_BLOCK * REFCOUNT_BLOCKS_MAX ||
+	    sb->refcount_blocks != (sb->data_blocks_per_ag + REFCOUNTS_PER_BLOCK - 1) / REFCOUNTS_PER_BLOCK)
 		SUPER_BAD("bad data blocks per AG");
-	uint64_t meta_bytes = (2ull + sb->inodes_per_ag + sb->dirblocks_per_ag) * MB_SIZE;
+	uint64_t meta_bytes = (1ull + sb->refcount_blocks + sb->inodes_per_ag + sb->dirblocks_per_ag) * MB_SIZE;
 	if (sb->ag_meta_dblocks != (meta_bytes + sb->block_size - 1) / sb->block_size)
 		SUPER_BAD("bad AG metadata size");
 	if (sb->ag_bytes != ((uint64_t)sb->ag_meta_dblocks + sb->data_blocks_per_ag) * sb->block_size)

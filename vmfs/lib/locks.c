@@ -102,6 +102,8 @@ int vmfs_hb_claim(struct vmfs_volume *vol)
 			break;
 		vol->slot = (uint32_t)chosen;
 		vol->slot_image = next;
+		/* Our own slot left LIVE: this host crashed while mounted. */
+		vol->crashed_generation = slots[chosen].state == HB_LIVE ? slots[chosen].generation : 0;
 		vol->last_refresh_ns = before;
 		break;
 	}
@@ -246,24 +248,7 @@ static int recover_slot(struct vmfs_volume *vol, uint32_t slot, const struct dis
 	if (err)
 		return err;
 	vmfs_cache_drop_clean(vol);
-	/* Its locks: every AG lock, and the lock of every allocated inode. */
-	uint8_t *ag = vol->os.alloc(vol->os.ctx, MB_SIZE);
-	if (!ag)
-		return -VMFS_ENOMEM;
-	for (uint32_t a = 0; a < vol->sb.ag_count && !err; a++) {
-		uint64_t mblock = vmfs_ag_mblock(&vol->sb, a);
-		err = lock_remove_holder(vol, vmfs_ag_lock_sector(&vol->sb, a), slot, hb->generation);
-		if (!err)
-			err = vol->dev->read(vol->dev->ctx, mblock * MB_SIZE, ag, MB_SIZE);
-		if (!err)
-			err = vmfs_mb_check(&vol->os, ag, MB_AGHDR, mblock);
-		const struct disk_aghdr *h = (const struct disk_aghdr *)ag;
-		for (uint32_t i = 1; i < vol->sb.inodes_per_ag && !err; i++)
-			if (vmfs_bit_test(h->inode_bitmap, i))
-				err = lock_remove_holder(vol, vmfs_inode_lock_sector(&vol->sb, a * vol->sb.inodes_per_ag + i),
-							 slot, hb->generation);
-	}
-	vol->os.free(vol->os.ctx, ag);
+	err = vmfs_locks_drop_holder(vol, slot, hb->generation);
 	if (err)
 		return err;
 	struct disk_hb freed = rec;
@@ -273,6 +258,30 @@ static int recover_slot(struct vmfs_volume *vol, uint32_t slot, const struct dis
 	if (err == -VMFS_EMISCOMPARE)
 		err = 0;
 	vol->watch[slot].valid = false;
+	return err;
+}
+
+/* Removes (slot, generation) from every AG lock and allocated inode's lock. */
+int vmfs_locks_drop_holder(struct vmfs_volume *vol, uint32_t slot, uint32_t generation)
+{
+	int err = 0;
+	uint8_t *ag = vol->os.alloc(vol->os.ctx, MB_SIZE);
+	if (!ag)
+		return -VMFS_ENOMEM;
+	for (uint32_t a = 0; a < vol->sb.ag_count && !err; a++) {
+		uint64_t mblock = vmfs_ag_mblock(&vol->sb, a);
+		err = lock_remove_holder(vol, vmfs_ag_lock_sector(&vol->sb, a), slot, generation);
+		if (!err)
+			err = vol->dev->read(vol->dev->ctx, mblock * MB_SIZE, ag, MB_SIZE);
+		if (!err)
+			err = vmfs_mb_check(&vol->os, ag, MB_AGHDR, mblock);
+		const struct disk_aghdr *h = (const struct disk_aghdr *)ag;
+		for (uint32_t i = 1; i < vol->sb.inodes_per_ag && !err; i++)
+			if (vmfs_bit_test(h->inode_bitmap, i))
+				err = lock_remove_holder(vol, vmfs_inode_lock_sector(&vol->sb, a * vol->sb.inodes_per_ag + i),
+							 slot, generation);
+	}
+	vol->os.free(vol->os.ctx, ag);
 	return err;
 }
 
@@ -301,7 +310,7 @@ int vmfs_lock_acquire(struct vmfs_volume *vol, uint64_t sector, uint32_t mode, b
 			held->txn = true;
 		else
 			held->opens++;
-		held->used_by_op = true;
+		held->used_by_op = vol->in_op;
 		return 0;
 	}
 	if (vol->held_count == HELD_MAX) {
@@ -386,7 +395,7 @@ int vmfs_lock_acquire(struct vmfs_volume *vol, uint64_t sector, uint32_t mode, b
 			vmfs_cache_drop_clean(vol);
 		held = &vol->held[vol->held_count++];
 		*held = (struct held_lock){ .sector = sector, .mode = mode, .opens = txn ? 0 : 1, .txn = txn,
-					    .used_by_op = true, .image = next };
+					    .used_by_op = vol->in_op, .image = next };
 		return 0;
 	}
 }

@@ -7,8 +7,8 @@ static uint64_t wall(const struct vmfs_os *os)
 }
 
 /* Geometry for a device of @bytes: FORMAT.md "Volume layout". */
-static int mkfs_geometry(const struct vmfs_os *os, uint64_t bytes, const struct vmfs_mkfs_options *o,
-			 struct disk_super *sb)
+int vmfs_mkfs_geometry(const struct vmfs_os *os, uint64_t bytes, const struct vmfs_mkfs_options *o,
+		       struct disk_super *sb)
 {
 	uint32_t bs = o->block_size ? o->block_size : 1024 * 1024;
 	if ((bs & (bs - 1)) || bs < BLOCK_SIZE_MIN || bs > BLOCK_SIZE_MAX) {
@@ -36,8 +36,13 @@ static int mkfs_geometry(const struct vmfs_os *os, uint64_t bytes, const struct 
 	sb->journal_blocks = journal;
 	sb->inodes_per_ag = inodes;
 	sb->dirblocks_per_ag = dirblocks;
-	sb->data_blocks_per_ag = REFCOUNTS_PER_BLOCK;
-	uint64_t meta = (2ull + inodes + dirblocks) * MB_SIZE;
+	/* AGs of up to 8 refcount blocks, so a volume has at least ~64 AGs
+	 * (hosts allocate in parallel) and a huge file needs few extents. */
+	uint64_t per_block_group = (uint64_t)REFCOUNTS_PER_BLOCK * bs * 64;
+	uint64_t groups = bytes / per_block_group;
+	sb->refcount_blocks = groups < 1 ? 1 : groups > REFCOUNT_BLOCKS_MAX ? REFCOUNT_BLOCKS_MAX : (uint32_t)groups;
+	sb->data_blocks_per_ag = REFCOUNTS_PER_BLOCK * sb->refcount_blocks;
+	uint64_t meta = (1ull + sb->refcount_blocks + inodes + dirblocks) * MB_SIZE;
 	sb->ag_meta_dblocks = (uint32_t)((meta + bs - 1) / bs);
 	sb->ag_bytes = ((uint64_t)sb->ag_meta_dblocks + sb->data_blocks_per_ag) * bs;
 	uint64_t journal_end = (JOURNAL_START + (uint64_t)VMFS_HOST_SLOTS * journal) * MB_SIZE;
@@ -71,7 +76,7 @@ int vmfs_mkfs(const struct vmfs_os *os, struct vmfs_blockdev *dev, const struct 
 	if (!options)
 		options = &defaults;
 	struct disk_super sb;
-	int err = mkfs_geometry(os, dev->size_bytes, options, &sb);
+	int err = vmfs_mkfs_geometry(os, dev->size_bytes, options, &sb);
 	if (err)
 		return err;
 	if (options->label && strlen(options->label) >= sizeof(sb.label)) {
@@ -88,7 +93,7 @@ int vmfs_mkfs(const struct vmfs_os *os, struct vmfs_blockdev *dev, const struct 
 		memcpy(sb.uuid + 8, &b, 8);
 	}
 	sb.created_ns = wall(os);
-	uint8_t *buf = os->alloc(os->ctx, 8 * MB_SIZE);
+	uint8_t *buf = os->alloc(os->ctx, (1 + REFCOUNT_BLOCKS_MAX) * MB_SIZE);
 	if (!buf)
 		return -VMFS_ENOMEM;
 	/* Heartbeat region: 64 FREE slots; the volume lock: FREE. */
@@ -115,7 +120,7 @@ int vmfs_mkfs(const struct vmfs_os *os, struct vmfs_blockdev *dev, const struct 
 	/* AGs: header, refcount block; the root directory in AG 0. */
 	for (uint32_t ag = 0; ag < sb.ag_count && !err; ag++) {
 		uint64_t m = vmfs_ag_mblock(&sb, ag);
-		memset(buf, 0, 2 * MB_SIZE);
+		memset(buf, 0, (1 + sb.refcount_blocks) * MB_SIZE);
 		struct disk_aghdr *h = (struct disk_aghdr *)buf;
 		h->ag = ag;
 		h->data_blocks = vmfs_ag_data_blocks(&sb, ag);
@@ -128,8 +133,9 @@ int vmfs_mkfs(const struct vmfs_os *os, struct vmfs_blockdev *dev, const struct 
 			h->free_inodes--;
 		}
 		vmfs_mb_seal(h, MB_AGHDR, m, 0);
-		vmfs_mb_seal(buf + MB_SIZE, MB_REFCOUNT, m + 1, 0);
-		err = dev->write(dev->ctx, m * MB_SIZE, buf, 2 * MB_SIZE);
+		for (uint32_t r = 0; r < sb.refcount_blocks; r++)
+			vmfs_mb_seal(buf + (1 + r) * MB_SIZE, MB_REFCOUNT, m + 1 + r, 0);
+		err = dev->write(dev->ctx, m * MB_SIZE, buf, (1 + sb.refcount_blocks) * MB_SIZE);
 	}
 	if (!err) {
 		memset(buf, 0, MB_SIZE);
@@ -234,6 +240,10 @@ int vmfs_mount(const struct vmfs_os *os, struct vmfs_blockdev *dev, const struct
 			err = vmfs_journal_replay(os, dev, &sb, vol->slot, &replayed);
 		if (!err)
 			err = vmfs_journal_seq(os, dev, &sb, vol->slot, &vol->seq);
+		if (!err && vol->crashed_generation) {
+			vmfs_logf(os, VMFS_LOG_INFO, "slot %u was left mounted (crash): releasing its old locks", vol->slot);
+			err = vmfs_locks_drop_holder(vol, vol->slot, vol->crashed_generation);
+		}
 		if (err) {
 			vmfs_hb_release(vol);
 			vol_free(vol);
