@@ -351,7 +351,8 @@ int vmfs_map_store(struct vmfs_volume *vol, struct mblock *inode, struct extent_
 
 int vmfs_inode_free_blocks(struct vmfs_volume *vol, struct mblock *inode, uint64_t from_lblock)
 {
-	if (from_lblock >= 0xffffffffull)
+	/* Inline data has no blocks; storing an empty map would overwrite it. */
+	if (from_lblock >= 0xffffffffull || (inode->d.inode.flags & INODE_INLINE))
 		return 0;
 	struct extent_map map = { 0 };
 	int err = vmfs_map_load(vol, inode, &map);
