@@ -50,6 +50,7 @@ struct vg_device {
 	uint8_t msix_cap;
 	volatile uint32_t *msix_table;
 	uint16_t last_used;
+	volatile uint16_t *doorbell[2]; /* per queue, from queue_notify_off */
 };
 
 static inline uint32_t vg_cf8_read(unsigned slot, unsigned offset, unsigned size)
@@ -214,6 +215,8 @@ static inline void vg_queue_setup(struct vg_device *d, unsigned queue, struct vg
 	VG_COMMON64(d, VG_QUEUE_DEVICE) = (uintptr_t)&ring->used_flags;
 	VG_COMMON16(d, VG_QUEUE_ENABLE) = 1;
 	d->last_used = 0;
+	uint16_t notify_off = VG_COMMON16(d, VG_QUEUE_NOTIFY_OFF);
+	d->doorbell[queue & 1] = (volatile uint16_t *)(d->notify + notify_off * d->notify_multiplier);
 }
 
 static inline void vg_driver_ok(struct vg_device *d)
@@ -228,9 +231,7 @@ static inline void vg_offer(struct vg_device *d, struct vg_ring *ring, unsigned 
 	__asm__ volatile("" ::: "memory");
 	ring->avail_idx++;
 	__asm__ volatile("mfence" ::: "memory");
-	VG_COMMON16(d, VG_QUEUE_SELECT) = (uint16_t)queue;
-	uint16_t notify_off = VG_COMMON16(d, VG_QUEUE_NOTIFY_OFF);
-	*(volatile uint16_t *)(d->notify + notify_off * d->notify_multiplier) = (uint16_t)queue;
+	*d->doorbell[queue & 1] = (uint16_t)queue; /* one MMIO write: the only exit */
 }
 
 /* Waits up to 2 s for the used index to move; true when it did. */
