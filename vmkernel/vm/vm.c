@@ -172,6 +172,9 @@ struct vm *vm_create(const struct vm_create_params *params, char *error, size_t 
 	}
 	sched_group_init(&vm->sched, params->shares, params->reservation_pct, params->limit_pct, vm->vcpu_count,
 			 rdtsc());
+	/* One offset for every vCPU: their TSCs agree (Linux checks for warps
+	 * between CPUs and drops the TSC as its clock if they differ). */
+	uint64_t tsc_offset = -rdtsc(); /* the guest's TSC starts near 0 */
 	for (uint32_t i = 0; i < vm->vcpu_count; i++) {
 		struct vcpu *vcpu = kzalloc(sizeof(*vcpu));
 		if (!vcpu) {
@@ -186,7 +189,7 @@ struct vm *vm_create(const struct vm_create_params *params, char *error, size_t 
 		sched_task_init(&vcpu->task, &vm->sched, params->affinity);
 		vcpu->arch.gpa_root = vm->gpa_root;
 		vcpu->arch.tag = vm->id * VM_MAX_VCPUS + i + 1;
-		vcpu->arch.tsc_offset = -rdtsc(); /* the guest's TSC starts near 0 */
+		vcpu->arch.tsc_offset = tsc_offset;
 	}
 	flags = spin_lock_irqsave(&vms_lock);
 	vm->next = all_vms;
