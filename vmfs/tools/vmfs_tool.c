@@ -136,6 +136,8 @@ static int copy_in(const char *host, const char *path)
 		close(fd);
 		return fail("cannot create", path, err);
 	}
+	struct vmfs_statfs sf;
+	uint32_t block_size = vmfs_statfs(vol, &sf) == 0 ? sf.block_size : COPY_CHUNK;
 	uint8_t *buf = malloc(COPY_CHUNK);
 	uint64_t off = 0;
 	int rc = 0;
@@ -148,13 +150,20 @@ static int copy_in(const char *host, const char *path)
 		}
 		if (n == 0)
 			break;
-		if (!all_zero(buf, (size_t)n)) {
-			int64_t w = vmfs_write(f, off, buf, (size_t)n);
-			if (w != n) {
-				rc = fail("cannot write", path, w < 0 ? (int)w : -VMFS_EIO);
-				break;
+		/* Block by block, so all-zero blocks stay holes (thin). */
+		for (size_t at = 0; at < (size_t)n && !rc;) {
+			size_t piece = block_size - (size_t)((off + at) % block_size);
+			if (piece > (size_t)n - at)
+				piece = (size_t)n - at;
+			if (!all_zero(buf + at, piece)) {
+				int64_t w = vmfs_write(f, off + at, buf + at, piece);
+				if (w != (int64_t)piece)
+					rc = fail("cannot write", path, w < 0 ? (int)w : -VMFS_EIO);
 			}
+			at += piece;
 		}
+		if (rc)
+			break;
 		off += (uint64_t)n;
 	}
 	if (!rc && (err = vmfs_truncate(f, off)) != 0)
