@@ -98,6 +98,8 @@ UNIT_TEST(rsdp_found_by_scan_with_both_checksums)
 {
 	int used = build(1);
 	CHECK(used > 0 && used < 8192); /* platform.c builds into 8 KiB */
+	CHECK_EQ(build(ACPI_TABLES_MAX_VCPUS) < 8192, 1); /* also with the most vCPUs */
+	build(1);
 	CHECK_EQ(scan_for_rsdp(), 0);
 	CHECK_EQ(memory[15], 2); /* revision: XSDT present */
 	CHECK_EQ(sum(memory, 36), 0);
@@ -268,6 +270,50 @@ UNIT_TEST(dsdt_has_the_pci_host_bridge_and_a_wellformed_crs)
 	CHECK(p == end);
 	CHECK_EQ(descriptors, 6); /* bus range, config ports, 2 I/O windows, memory, end */
 	CHECK_EQ(memory_windows, 1);
+}
+
+/* _PRT: Package(128) of Package(4) { slot << 16 | 0xffff, pin, 0, GSI },
+ * the GSIs swizzled over 16-23 as pci.c raises them. */
+UNIT_TEST(dsdt_prt_routes_every_slot_and_pin)
+{
+	build(1);
+	CHECK_EQ(parse(&info), 0);
+	const struct acpi_table *dsdt = acpi_find_table(&info, "DSDT", 0);
+	CHECK(dsdt != NULL);
+	if (!dsdt)
+		return;
+	const uint8_t *prt = find_bytes(dsdt->data, dsdt->length, "_PRT", 4);
+	CHECK(prt != NULL && prt[4] == 0x12);
+	if (!prt)
+		return;
+	const uint8_t *p = prt + 5;
+	size_t outer = (size_t)((p[0] & 0xf) | p[1] << 4);
+	CHECK_EQ(p[0] >> 6, 1);
+	const uint8_t *end = p + outer;
+	CHECK(end <= dsdt->data + dsdt->length);
+	p += 2;
+	CHECK_EQ(p[0], 128);
+	p++;
+	unsigned entries = 0;
+	while (p < end) {
+		CHECK_EQ(p[0], 0x12);
+		size_t length = p[1];
+		CHECK_EQ(p[2], 4);
+		CHECK_EQ(p[3], 0x0c);
+		uint32_t address = (uint32_t)(p[4] | p[5] << 8 | p[6] << 16 | (uint32_t)p[7] << 24);
+		uint32_t slot = address >> 16, pin = p[8] == 0x0a ? p[9] : p[8];
+		const uint8_t *q = p + (p[8] == 0x0a ? 10 : 9);
+		CHECK_EQ(q[0], 0x00); /* source: Zero */
+		CHECK_EQ(q[1], 0x0a);
+		CHECK_EQ(q[2], PLATFORM_GSI_PCI_FIRST + (slot + pin) % PLATFORM_GSI_PCI_COUNT);
+		CHECK_EQ(address & 0xffff, 0xffff);
+		CHECK_EQ(slot, entries / 4);
+		CHECK_EQ(pin, entries % 4);
+		p += 1 + length;
+		entries++;
+	}
+	CHECK(p == end);
+	CHECK_EQ(entries, 128);
 }
 
 UNIT_TEST(bad_parameters_refused)

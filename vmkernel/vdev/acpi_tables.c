@@ -5,7 +5,8 @@
  * The DSDT is AML written byte by byte: a Name() of the \_S5 package (SLP_TYP
  * values for soft-off) and \_SB.PCI0, the PCI Express host bridge with its
  * bus, I/O and memory windows (_CRS), which Linux needs to scan PCI when
- * ACPI is on. The AML package lengths are computed, never counted by hand.
+ * ACPI is on, and its INTx routing (_PRT). The AML package lengths are
+ * computed, never counted by hand.
  */
 #include <vdev/acpi_tables.h>
 
@@ -109,25 +110,28 @@ static void gas_io(uint8_t *p, uint8_t bits, uint8_t access_size, uint16_t port)
 
 /* ---- AML ---- */
 
+/* AML is written forward into the table's buffer; a package's length is
+ * patched in when it closes (PkgLength in its 2-byte form, up to 4095
+ * bytes, or the 1-byte form for the small ones). */
 struct aml {
-	uint8_t bytes[256];
-	size_t length;
+	uint8_t *bytes;
+	size_t length, capacity;
 	bool overflow;
 };
 
-static void aml_bytes(struct aml *a, const void *data, size_t length)
+static void aml_byte(struct aml *a, uint8_t v)
 {
-	if (a->length + length > sizeof(a->bytes)) {
+	if (a->length >= a->capacity) {
 		a->overflow = true;
 		return;
 	}
-	memcpy(a->bytes + a->length, data, length);
-	a->length += length;
+	a->bytes[a->length++] = v;
 }
 
-static void aml_byte(struct aml *a, uint8_t v)
+static void aml_chars(struct aml *a, const char *text, size_t length)
 {
-	aml_bytes(a, &v, 1);
+	for (size_t i = 0; i < length; i++)
+		aml_byte(a, (uint8_t)text[i]);
 }
 
 static void aml_word(struct aml *a, uint16_t v)
@@ -181,25 +185,44 @@ static void aml_eisa_id(struct aml *a, const char *id)
 static void aml_name(struct aml *a, const char *seg)
 {
 	aml_byte(a, 0x08); /* NameOp */
-	aml_bytes(a, seg, 4);
+	aml_chars(a, seg, 4);
 }
 
-/* Appends `opcode` (1 or 2 bytes), PkgLength and the body. The encoded
- * length counts itself: 1 byte up to 63, 2 bytes up to 4095. */
-static void aml_package(struct aml *a, const uint8_t *opcode, size_t opcode_length, const struct aml *body)
+#define AML_SCOPE_OP 0x10
+#define AML_BUFFER_OP 0x11
+#define AML_PACKAGE_OP 0x12
+#define AML_EXT_PREFIX 0x5b
+#define AML_DEVICE_OP 0x82
+
+/* Opens a package-length construct after its opcode; returns where its
+ * PkgLength goes. */
+static size_t aml_open(struct aml *a, bool small)
 {
-	size_t length = body->length + 1;
-	aml_bytes(a, opcode, opcode_length);
-	if (length <= 63) {
-		aml_byte(a, (uint8_t)length);
-	} else {
-		length++;
-		aml_byte(a, (uint8_t)(0x40 | (length & 0xf)));
-		aml_byte(a, (uint8_t)(length >> 4));
+	size_t at = a->length;
+	aml_byte(a, 0);
+	if (!small)
+		aml_byte(a, 0);
+	return at;
+}
+
+static void aml_close(struct aml *a, size_t at, bool small)
+{
+	size_t length = a->length - at;
+	if (a->overflow)
+		return;
+	if (small) {
+		if (length > 63)
+			a->overflow = true;
+		else
+			a->bytes[at] = (uint8_t)length;
+		return;
 	}
-	aml_bytes(a, body->bytes, body->length);
-	if (body->overflow || length > 4095)
+	if (length > 4095) {
 		a->overflow = true;
+		return;
+	}
+	a->bytes[at] = (uint8_t)(0x40 | (length & 0xf));
+	a->bytes[at + 1] = (uint8_t)(length >> 4);
 }
 
 /* Address space descriptors of _CRS (ACPI 6.4.3.5). Flags 0x0c: the
@@ -232,59 +255,98 @@ static void crs_dword_memory(struct aml *a, uint32_t min, uint32_t max)
 	aml_dword(a, max - min + 1);
 }
 
-static void build_dsdt_body(struct aml *a)
+#define PCI_SLOTS 32u
+#define PCI_PINS 4u
+
+/* _CRS of the host bridge: bus numbers, the config ports, the I/O windows
+ * around them and the 32-bit memory window, in a Buffer. */
+static void build_crs(struct aml *a)
 {
-	static const uint8_t package_op[] = { 0x12 };
-	static const uint8_t scope_op[] = { 0x10 };
-	static const uint8_t device_op[] = { 0x5b, 0x82 };
-	static const uint8_t buffer_op[] = { 0x11 };
-	struct aml s5 = { .length = 0 }, crs = { .length = 0 }, resources = { .length = 0 };
-	struct aml device = { .length = 0 }, scope = { .length = 0 };
-
-	/* Name(\_S5, Package(4) { S5, S5, 0, 0 }) */
-	aml_byte(&s5, 4);
-	aml_integer(&s5, PLATFORM_ACPI_SLP_TYP_S5);
-	aml_integer(&s5, PLATFORM_ACPI_SLP_TYP_S5);
-	aml_integer(&s5, 0);
-	aml_integer(&s5, 0);
-	aml_name(a, "_S5_");
-	aml_package(a, package_op, 1, &s5);
-
-	/* Scope(\_SB) { Device(PCI0) { _HID _CID _SEG _BBN _UID _CRS } } */
-	aml_bytes(&device, "PCI0", 4);
-	aml_name(&device, "_HID");
-	aml_eisa_id(&device, "PNP0A08");
-	aml_name(&device, "_CID");
-	aml_eisa_id(&device, "PNP0A03");
-	aml_name(&device, "_SEG");
-	aml_integer(&device, 0);
-	aml_name(&device, "_BBN");
-	aml_integer(&device, PLATFORM_PCI_BUS_FIRST);
-	aml_name(&device, "_UID");
-	aml_integer(&device, 0);
-
-	crs_word_range(&resources, 2, 0, PLATFORM_PCI_BUS_FIRST, PLATFORM_PCI_BUS_LAST);
+	aml_name(a, "_CRS");
+	aml_byte(a, AML_BUFFER_OP);
+	size_t buffer = aml_open(a, false);
+	aml_byte(a, 0x0b); /* BufferSize: WordConst, patched below */
+	size_t size_at = a->length;
+	aml_word(a, 0);
+	size_t start = a->length;
+	crs_word_range(a, 2, 0, PLATFORM_PCI_BUS_FIRST, PLATFORM_PCI_BUS_LAST);
 	/* IO(Decode16, 0xcf8, 0xcf8, 1, 8): the configuration ports themselves */
 	static const uint8_t config_ports[] = { 0x47, 0x01, 0xf8, 0x0c, 0xf8, 0x0c, 0x01, 0x08 };
-	aml_bytes(&resources, config_ports, sizeof(config_ports));
+	for (size_t i = 0; i < sizeof(config_ports); i++)
+		aml_byte(a, config_ports[i]);
 	/* I/O forwarded to the bus: everything but the config ports (type flags 3: entire range) */
-	crs_word_range(&resources, 1, 3, 0x0000, PLATFORM_PORT_PCI_CONFIG - 1);
-	crs_word_range(&resources, 1, 3, PLATFORM_PORT_PCI_CONFIG + 8, 0xffff);
-	crs_dword_memory(&resources, (uint32_t)PLATFORM_PCI_MMIO_BASE,
+	crs_word_range(a, 1, 3, 0x0000, PLATFORM_PORT_PCI_CONFIG - 1);
+	crs_word_range(a, 1, 3, PLATFORM_PORT_PCI_CONFIG + 8, 0xffff);
+	crs_dword_memory(a, (uint32_t)PLATFORM_PCI_MMIO_BASE,
 			 (uint32_t)(PLATFORM_PCI_MMIO_BASE + PLATFORM_PCI_MMIO_SIZE - 1));
-	aml_byte(&resources, 0x79); /* end tag, checksum 0: "valid" */
-	aml_byte(&resources, 0x00);
+	aml_byte(a, 0x79); /* end tag, checksum 0: "valid" */
+	aml_byte(a, 0x00);
+	if (!a->overflow) {
+		a->bytes[size_at] = (uint8_t)(a->length - start);
+		a->bytes[size_at + 1] = (uint8_t)((a->length - start) >> 8);
+	}
+	aml_close(a, buffer, false);
+}
 
-	aml_integer(&crs, (uint32_t)resources.length);
-	aml_bytes(&crs, resources.bytes, resources.length);
-	aml_name(&device, "_CRS");
-	aml_package(&device, buffer_op, 1, &crs);
+/* _PRT: INTx of every slot and pin to its GSI (PCI INTx swizzle over the
+ * 8 PCI GSIs), no link devices. */
+static void build_prt(struct aml *a)
+{
+	aml_name(a, "_PRT");
+	aml_byte(a, AML_PACKAGE_OP);
+	size_t table = aml_open(a, false);
+	aml_byte(a, PCI_SLOTS * PCI_PINS);
+	for (uint32_t slot = 0; slot < PCI_SLOTS; slot++) {
+		for (uint32_t pin = 0; pin < PCI_PINS; pin++) {
+			aml_byte(a, AML_PACKAGE_OP);
+			size_t entry = aml_open(a, true);
+			aml_byte(a, 4);
+			aml_byte(a, 0x0c); /* address: slot in the high word, any function */
+			aml_dword(a, slot << 16 | 0xffff);
+			aml_integer(a, pin);
+			aml_integer(a, 0); /* source: none, the index is a GSI */
+			aml_integer(a, PLATFORM_GSI_PCI_FIRST + (slot + pin) % PLATFORM_GSI_PCI_COUNT);
+			aml_close(a, entry, true);
+		}
+	}
+	aml_close(a, table, false);
+}
 
-	aml_bytes(&scope, "\\_SB_", 5);
-	aml_package(&scope, device_op, 2, &device);
-	aml_package(a, scope_op, 1, &scope);
-	if (resources.overflow)
-		a->overflow = true;
+static void build_dsdt_body(struct aml *a)
+{
+	/* Name(\_S5, Package(4) { S5, S5, 0, 0 }) */
+	aml_name(a, "_S5_");
+	aml_byte(a, AML_PACKAGE_OP);
+	size_t s5 = aml_open(a, true);
+	aml_byte(a, 4);
+	aml_integer(a, PLATFORM_ACPI_SLP_TYP_S5);
+	aml_integer(a, PLATFORM_ACPI_SLP_TYP_S5);
+	aml_integer(a, 0);
+	aml_integer(a, 0);
+	aml_close(a, s5, true);
+
+	/* Scope(\_SB) { Device(PCI0) { _HID _CID _SEG _BBN _UID _CRS _PRT } } */
+	aml_byte(a, AML_SCOPE_OP);
+	size_t scope = aml_open(a, false);
+	aml_chars(a, "\\_SB_", 5);
+	aml_byte(a, AML_EXT_PREFIX);
+	aml_byte(a, AML_DEVICE_OP);
+	size_t device = aml_open(a, false);
+	aml_chars(a, "PCI0", 4);
+	aml_name(a, "_HID");
+	aml_eisa_id(a, "PNP0A08");
+	aml_name(a, "_CID");
+	aml_eisa_id(a, "PNP0A03");
+	aml_name(a, "_SEG");
+	aml_integer(a, 0);
+	aml_name(a, "_BBN");
+	aml_integer(a, PLATFORM_PCI_BUS_FIRST);
+	aml_name(a, "_UID");
+	aml_integer(a, 0);
+	build_crs(a);
+	build_prt(a);
+	aml_close(a, device, false);
+	aml_close(a, scope, false);
 }
 
 int acpi_tables_build(uint8_t *buffer, size_t size, const struct acpi_tables_params *params)
@@ -306,19 +368,17 @@ int acpi_tables_build(uint8_t *buffer, size_t size, const struct acpi_tables_par
 	uint32_t mcfg_length = HEADER + 8 + 16;
 	uint8_t *mcfg = reserve(&b, mcfg_length, 8, &mcfg_gpa);
 
-	struct aml dsdt_body_storage = { .length = 0 };
-	struct aml *dsdt_body = &dsdt_body_storage;
-	build_dsdt_body(dsdt_body);
-	if (dsdt_body->overflow)
-		return -ENOSPC;
-	uint32_t dsdt_length = HEADER + (uint32_t)dsdt_body->length;
-	uint8_t *dsdt = reserve(&b, dsdt_length, 8, &dsdt_gpa);
+	/* The DSDT last: its AML is written in place, its length known after. */
+	uint8_t *dsdt = reserve(&b, HEADER, 8, &dsdt_gpa);
 	if (b.error)
 		return b.error;
-
-	/* DSDT */
+	struct aml body = { .bytes = dsdt + HEADER, .capacity = b.size - b.used };
+	build_dsdt_body(&body);
+	if (body.overflow)
+		return -ENOSPC;
+	b.used += body.length;
+	uint32_t dsdt_length = HEADER + (uint32_t)body.length;
 	header(dsdt, "DSDT", dsdt_length, 2);
-	memcpy(dsdt + HEADER, dsdt_body->bytes, dsdt_body->length);
 	finish(dsdt, dsdt_length);
 
 	/* FACS: no checksum; the firmware waking vector stays 0 (no S3). */
