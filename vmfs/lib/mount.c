@@ -249,7 +249,9 @@ int vmfs_mount(const struct vmfs_os *os, struct vmfs_blockdev *dev, const struct
 			vol_free(vol);
 			return err;
 		}
-		vol->alloc_ag = (uint32_t)((uint64_t)vol->slot * sb.ag_count / VMFS_HOST_SLOTS);
+		/* Hosts start in different AGs, so they rarely wait for each other. */
+		vol->alloc_ag = sb.ag_count >= VMFS_HOST_SLOTS ? (uint32_t)((uint64_t)vol->slot * sb.ag_count / VMFS_HOST_SLOTS)
+							       : vol->slot % sb.ag_count;
 	}
 	struct mblock *root;
 	err = vmfs_inode_read(vol, ROOT_INO, &root);
