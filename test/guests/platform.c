@@ -3,7 +3,8 @@
  * ACPI: the RSDP by scanning 0xe0000-0xfffff, every table checksummed, the
  * MADT (2 CPUs, the I/O APIC, IRQ 0's override), the FADT's PM timer and
  * PM1a control block, \_S5 in the DSDT. The PIT's IRQ 0 through the I/O
- * APIC (at the override's GSI) at its programmed rate; the RTC's time and
+ * APIC (at the override's GSI) at its programmed rate, and through the
+ * 8259 and LINT0 (ExtINT); the RTC's time and
  * update-in-progress; the PM timer monotonic and at 3.579545 MHz against
  * the TSC; a fixed IPI to the second vCPU and back; the x2APIC (MSRs, #GP
  * for what does not exist) with its timer one-shot and in TSC-deadline
@@ -202,6 +203,47 @@ static void check_pit_through_ioapic(void)
 	 * its pCPU gets the ticks it missed merged into one, as a busy CPU would. */
 	if (kapsel_present())
 		CHECK(ms >= PIT_IRQS / 2, "%u PIT interrupts at 1 kHz came in %u ms", PIT_IRQS, (unsigned)ms);
+}
+
+/* The same PIT through the 8259 pair: vCPU 0's LINT0 is in ExtINT mode
+ * (virtual wire, as firmware leaves it), the runtime put the master at
+ * vectors 0x20-0x27 and masked it. */
+static volatile uint32_t pic_irqs;
+
+static void pic_timer_interrupt(struct guest_frame *frame)
+{
+	(void)frame;
+	pic_irqs++;
+	outb(0x20, 0x20); /* non-specific EOI to the master */
+}
+
+static void check_pit_through_8259(void)
+{
+	uint32_t lint0 = lapic_read(0x350);
+	if ((lint0 & 0x10700) != 0x700) {
+		CHECK(!kapsel_present(), "vCPU 0's LINT0 is 0x%x, not ExtINT (virtual wire)", lint0);
+		guest_skip("LINT0 is not in ExtINT mode here");
+		return;
+	}
+	guest_set_handler(0x20, pic_timer_interrupt);
+	outb(0x21, 0xfe); /* unmask IRQ 0 */
+	uint16_t count = (uint16_t)guest_div64(PIT_HZ, 1000, 0);
+	outb(0x43, 0x34);
+	outb(0x40, (uint8_t)count);
+	outb(0x40, (uint8_t)(count >> 8));
+	uint64_t start = rdtsc_ordered(), limit = guest_tsc_khz() * 5000;
+	interrupts_enable();
+	while (pic_irqs < 10) {
+		CHECK(rdtsc_ordered() - start < limit, "PIT: %u of 10 IRQ 0s through the 8259 in 5 s", pic_irqs);
+		__asm__ volatile("hlt");
+	}
+	interrupts_disable();
+	outb(0x21, 0xff);
+	outb(0x43, 0x30);
+	outb(0x20, 0x0b); /* OCW3: read ISR */
+	CHECK_EQ(inb(0x20), 0, "8259 in-service register after the EOIs");
+	outb(0x20, 0x0a);
+	guest_printf("platform: 10 PIT interrupts through the 8259 (ExtINT)\n");
 }
 
 /* ---- RTC ---- */
@@ -480,6 +522,7 @@ void guest_main(uint32_t multiboot_info)
 	lapic_enable();
 	check_acpi();
 	check_pit_through_ioapic();
+	check_pit_through_8259();
 	check_rtc();
 	check_pm_timer();
 	check_xapic_reserved();
