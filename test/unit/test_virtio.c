@@ -261,12 +261,58 @@ UNIT_TEST(identity_and_capabilities)
 		}
 		at = pci_config_read(vm_a.pci, 0, 1, 0, at + 1, 1);
 	}
-	CHECK_EQ(seen, 0x1e);
+	CHECK_EQ(seen, 0x3e); /* common, notify, ISR, device, PCI configuration window */
 	/* Device config: capacity (the backend rounded down to sectors), seg_max, blk_size. */
 	CHECK_EQ(bar_read(&d, d.bar0 + VIRTIO_PCI_DEVICE_OFFSET, 8), 64);
 	CHECK_EQ(bar_read(&d, d.bar0 + VIRTIO_PCI_DEVICE_OFFSET + 12, 4), VIRTQ_MAX_SEGMENTS - 2);
 	CHECK_EQ(bar_read(&d, d.bar0 + VIRTIO_PCI_DEVICE_OFFSET + 20, 4), 512);
 	CHECK_EQ(bar_read(&d, d.bar0 + VIRTIO_PCI_DEVICE_OFFSET + 0x1000, 4), 0); /* beyond config */
+}
+
+UNIT_TEST(pci_configuration_window)
+{
+	struct driver d;
+	unsigned cap = 0, at;
+	fresh_blk(&d, false);
+	at = pci_config_read(vm_a.pci, 0, 1, 0, PCI_CAPABILITY_LIST, 1);
+	for (unsigned n = 0; at && n < 16 && !cap; n++) {
+		if (pci_config_read(vm_a.pci, 0, 1, 0, at, 1) == PCI_CAP_ID_VENDOR &&
+		    pci_config_read(vm_a.pci, 0, 1, 0, at + 3, 1) == 5)
+			cap = at;
+		at = pci_config_read(vm_a.pci, 0, 1, 0, at + 1, 1);
+	}
+	CHECK(cap != 0);
+	/* Device status (common + 0x14) through the window: write, then read. */
+	pci_config_write(vm_a.pci, 0, 1, 0, cap + 4, 1, 0);
+	pci_config_write(vm_a.pci, 0, 1, 0, cap + 8, 4, 0x14);
+	pci_config_write(vm_a.pci, 0, 1, 0, cap + 12, 4, 1);
+	pci_config_write(vm_a.pci, 0, 1, 0, cap + 16, 4, VIRTIO_STATUS_ACKNOWLEDGE);
+	CHECK_EQ(status(&d), VIRTIO_STATUS_ACKNOWLEDGE);
+	set_status(&d, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
+	CHECK_EQ(pci_config_read(vm_a.pci, 0, 1, 0, cap + 16, 1), 3);
+	/* num_queues as a word; capacity's low dword. */
+	pci_config_write(vm_a.pci, 0, 1, 0, cap + 8, 4, 0x12);
+	pci_config_write(vm_a.pci, 0, 1, 0, cap + 12, 4, 2);
+	CHECK_EQ(pci_config_read(vm_a.pci, 0, 1, 0, cap + 16, 4), 1);
+	pci_config_write(vm_a.pci, 0, 1, 0, cap + 8, 4, VIRTIO_PCI_DEVICE_OFFSET);
+	pci_config_write(vm_a.pci, 0, 1, 0, cap + 12, 4, 4);
+	CHECK_EQ(pci_config_read(vm_a.pci, 0, 1, 0, cap + 16, 4), 64);
+	CHECK_EQ(pci_config_read(vm_a.pci, 0, 1, 0, cap + 8, 4), VIRTIO_PCI_DEVICE_OFFSET);
+	/* Bad windows: another BAR, length 3, misaligned, beyond the BAR. */
+	pci_config_write(vm_a.pci, 0, 1, 0, cap + 4, 1, 1);
+	CHECK_EQ(pci_config_read(vm_a.pci, 0, 1, 0, cap + 16, 4), 0);
+	pci_config_write(vm_a.pci, 0, 1, 0, cap + 4, 1, 0);
+	pci_config_write(vm_a.pci, 0, 1, 0, cap + 12, 4, 3);
+	CHECK_EQ(pci_config_read(vm_a.pci, 0, 1, 0, cap + 16, 4), 0);
+	pci_config_write(vm_a.pci, 0, 1, 0, cap + 12, 4, 4);
+	pci_config_write(vm_a.pci, 0, 1, 0, cap + 8, 4, 0x13);
+	CHECK_EQ(pci_config_read(vm_a.pci, 0, 1, 0, cap + 16, 4), 0);
+	pci_config_write(vm_a.pci, 0, 1, 0, cap + 8, 4, 0x100000);
+	pci_config_write(vm_a.pci, 0, 1, 0, cap + 16, 4, 0);
+	CHECK_EQ(status(&d), VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
+	/* The capability header stays read-only. */
+	pci_config_write(vm_a.pci, 0, 1, 0, cap + 3, 1, 1);
+	CHECK_EQ(pci_config_read(vm_a.pci, 0, 1, 0, cap + 3, 1), 5);
 }
 
 UNIT_TEST(feature_negotiation)

@@ -328,6 +328,12 @@ static struct pci_device *config_target(struct pci_bus *bus, unsigned bus_number
 	return bus->slots[slot];
 }
 
+static bool hooked(const struct pci_device *dev, unsigned offset, unsigned size)
+{
+	return dev->config_hook && offset < dev->hook_offset + dev->hook_length &&
+	       offset + size > dev->hook_offset;
+}
+
 uint32_t pci_config_read(struct pci_bus *bus, unsigned bus_number, unsigned slot,
 			 unsigned function, unsigned offset, unsigned size)
 {
@@ -340,6 +346,8 @@ uint32_t pci_config_read(struct pci_bus *bus, unsigned bus_number, unsigned slot
 	uint64_t flags = spin_lock_irqsave(&bus->lock);
 	uint32_t value = config_get(dev, offset, size);
 	spin_unlock_irqrestore(&bus->lock, flags);
+	if (hooked(dev, offset, size))
+		dev->config_hook(dev, offset, size, &value, false);
 	return value;
 }
 
@@ -362,6 +370,8 @@ void pci_config_write(struct pci_bus *bus, unsigned bus_number, unsigned slot, u
 	if (dev->msix_capability && offset < msix_control_offset + 2 && offset + size > msix_control_offset)
 		msix_flush_pending(dev);
 	spin_unlock_irqrestore(&bus->lock, flags);
+	if (hooked(dev, offset, size))
+		dev->config_hook(dev, offset, size, &value, true);
 }
 
 /* ---- BAR decoding ---- */

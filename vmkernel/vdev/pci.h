@@ -108,6 +108,12 @@ struct pci_device {
 	bool intx_level;          /* [bus lock] the device's INTx output */
 	bool intx_driven;         /* [bus lock] counted in the bus's line */
 	void *opaque;             /* (o) the device model */
+	/* Optional: configuration bytes [hook_offset, hook_offset + hook_length)
+	 * belong to the device model, which sees every access to them (after a
+	 * write has gone through the mask). Called without the bus lock. */
+	void (*config_hook)(struct pci_device *dev, unsigned offset, unsigned size, uint32_t *value,
+			    bool write);
+	uint8_t hook_offset, hook_length; /* (o) */
 };
 
 struct pci_bus {

@@ -5,8 +5,9 @@
  *   0x1000 ISR status (read to acknowledge; bit 0 queue, bit 1 config)
  *   0x2000 device-specific configuration
  *   0x3000 notifications: queue q's doorbell at q * 4
- * BAR 1 holds the MSI-X table (queues + 1 vectors). Without MSI-X the
- * device raises INTx and sets the ISR; reading the ISR clears both.
+ * BAR 1 holds the MSI-X table (queues + 1 vectors); a PCI-configuration
+ * capability reaches BAR 0 through configuration space as well. Without
+ * MSI-X the device raises INTx and sets the ISR; reading the ISR clears both.
  *
  * Device status: the driver sets ACKNOWLEDGE, DRIVER, then FEATURES_OK —
  * which sticks only when it accepted a subset of the offer including
@@ -30,6 +31,7 @@
 #define CAP_NOTIFY 2
 #define CAP_ISR 3
 #define CAP_DEVICE 4
+#define CAP_PCI_CFG 5
 
 /* Common configuration offsets (virtio 1.1, 4.1.4.3). */
 #define COMMON_DEVICE_FEATURE_SELECT 0x00
@@ -317,6 +319,55 @@ static int add_region(struct pci_device *pci, uint8_t type, uint32_t offset, uin
 	return 0;
 }
 
+/* VIRTIO_PCI_CAP_PCI_CFG: a window into BAR 0 through configuration space.
+ * The driver sets the capability's bar, offset and length (1, 2 or 4),
+ * then reading or writing pci_cfg_data (the dword at +16) reads or writes
+ * the BAR there. Anything else reads back 0 and writes nothing. */
+static void pci_cfg_window(struct pci_device *pci, unsigned offset, unsigned size, uint32_t *value,
+			   bool write)
+{
+	unsigned cap = pci->hook_offset - 16u, data = pci->hook_offset;
+	uint32_t bar_offset, length;
+	uint8_t window[4];
+
+	memcpy(&bar_offset, &pci->config[cap + 8], 4);
+	memcpy(&length, &pci->config[cap + 12], 4);
+	bool valid = pci->config[cap + 4] == 0 && (length == 1 || length == 2 || length == 4) &&
+		     !(bar_offset & (length - 1)) && bar_offset < VIRTIO_PCI_BAR_SIZE;
+	if (write) {
+		uint64_t bytes = 0;
+		memcpy(&bytes, &pci->config[data], 4);
+		if (valid)
+			virtio_bar_write(pci, 0, bar_offset, length, bytes);
+		return;
+	}
+	uint64_t bytes = 0;
+	if (valid)
+		virtio_bar_read(pci, 0, bar_offset, length, &bytes);
+	memcpy(window, &bytes, 4);
+	*value = 0;
+	for (unsigned i = 0; i < size; i++)
+		if (offset + i >= data && offset + i < data + 4)
+			*value |= (uint32_t)window[offset + i - data] << (8 * i);
+		else
+			*value |= (uint32_t)pci->config[offset + i] << (8 * i);
+}
+
+static int add_pci_cfg_window(struct pci_device *pci)
+{
+	uint8_t cap = pci_device_add_capability(pci, PCI_CAP_ID_VENDOR, 20);
+	if (!cap)
+		return -ENOSPC;
+	pci->config[cap + 2] = 20;
+	pci->config[cap + 3] = CAP_PCI_CFG;
+	pci->writable[cap + 4] = 0xff;              /* bar */
+	memset(&pci->writable[cap + 8], 0xff, 12);  /* offset, length, pci_cfg_data */
+	pci->hook_offset = (uint8_t)(cap + 16);
+	pci->hook_length = 4;
+	pci->config_hook = pci_cfg_window;
+	return 0;
+}
+
 struct virtio_device *virtio_pci_create(struct vm *vm, const struct virtio_device_ops *ops,
 					void *opaque, void *config, uint32_t config_size)
 {
@@ -355,6 +406,8 @@ struct virtio_device *virtio_pci_create(struct vm *vm, const struct virtio_devic
 		error = add_region(pci, CAP_ISR, VIRTIO_PCI_ISR_OFFSET, 1, false);
 	if (!error && config_size)
 		error = add_region(pci, CAP_DEVICE, VIRTIO_PCI_DEVICE_OFFSET, config_size, false);
+	if (!error)
+		error = add_pci_cfg_window(pci);
 	if (error) {
 		/* The slot stays taken by a device that never answers: only a
 		 * vmkernel bug gets here (the layout is fixed). */
