@@ -227,7 +227,7 @@ static bool find_pvh_entry(const struct guest_image *k, uint32_t *entry)
 {
 	const uint8_t *d = k->data;
 
-	if (!d || k->size < 64 || memcmp(d, "\177ELF", 4) || d[4] != 2 || d[5] != 1)
+	if (!d || k->size < 64 || memcmp(d, "\177ELF", 4) != 0 || d[4] != 2 || d[5] != 1)
 		return false;
 	uint64_t phoff = get64(d + 32);
 	uint16_t phentsize = get16(d + 54), phnum = get16(d + 56);
@@ -307,12 +307,12 @@ static int plan_bzimage(struct linux_loader *l, const struct guest_image *k, uin
 		pref = GUEST_HIGH_MEMORY_START;
 
 	uint64_t low_end = low_ram_end(ram_size);
-	uint64_t at = pref;
-	if (!is_usable_ram(ram_size, at, at + init_size)) {
+	uint64_t at = pref, pref_end = pref + init_size;
+	if (!is_usable_ram(ram_size, at, pref_end)) {
 		if (!relocatable)
 			return fail(l, -ENOSPC,
 				    "kernel needs [0x%llx, 0x%llx) but guest RAM ends at 0x%llx, and it is not relocatable",
-				    (unsigned long long)pref, (unsigned long long)(pref + init_size),
+				    (unsigned long long)pref, (unsigned long long)pref_end,
 				    (unsigned long long)low_end);
 		at = (GUEST_HIGH_MEMORY_START + alignment - 1) & ~(alignment - 1);
 		if (at + init_size > low_end)
@@ -357,10 +357,11 @@ static int plan_pvh(struct linux_loader *l, const struct guest_image *k, uint64_
 			continue;
 		if (plan->segment_count == PVH_MAX_SEGMENTS)
 			return fail(l, -ENOEXEC, "PVH kernel has more than %u segments", PVH_MAX_SEGMENTS);
-		if (paddr < LOW_AREA_END || paddr + memsz < paddr || !is_usable_ram(ram_size, paddr, paddr + memsz))
+		uint64_t end = paddr + memsz;
+		if (paddr < LOW_AREA_END || end < paddr || !is_usable_ram(ram_size, paddr, end))
 			return fail(l, -ENOSPC,
 				    "PVH kernel segment %u [0x%llx, 0x%llx) is not in guest RAM above the boot area",
-				    i, (unsigned long long)paddr, (unsigned long long)(paddr + memsz));
+				    i, (unsigned long long)paddr, (unsigned long long)end);
 		plan->segments[plan->segment_count].offset = off;
 		plan->segments[plan->segment_count].file_size = filesz;
 		plan->segments[plan->segment_count].address = paddr;
@@ -550,7 +551,7 @@ static int write_start_info(struct linux_loader *l, uint64_t ram_size, uint64_t 
 		put64(info + HVM_START_INFO_SIZE + 8, initrd_size);
 	}
 	for (unsigned i = 0; i < count; i++) {
-		uint8_t *e = info + HVM_START_INFO_SIZE + HVM_MODLIST_ENTRY_SIZE + i * HVM_MEMMAP_ENTRY_SIZE;
+		uint8_t *e = info + HVM_START_INFO_SIZE + HVM_MODLIST_ENTRY_SIZE + (size_t)i * HVM_MEMMAP_ENTRY_SIZE;
 		put64(e, map[i].base);
 		put64(e + 8, map[i].length);
 		put32(e + 16, map[i].type);
