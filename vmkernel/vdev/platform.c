@@ -327,16 +327,24 @@ static int write_acpi_tables(struct vm *vm)
 	return rc < 0 ? rc : 0;
 }
 
-static void init_devices(struct vm_chipset *c)
+/* CMOS RAM past the clock registers is battery-backed: it survives a reset. */
+#define CMOS_NVRAM_FIRST 0x0e
+
+static void init_devices(struct vm_chipset *c, bool keep_nvram)
 {
 	struct vm *vm = c->vm;
 	uint64_t now = rdtsc();
 	uint64_t low = vm->ram_size < PLATFORM_RAM_LOW_MAX ? vm->ram_size : PLATFORM_RAM_LOW_MAX;
+	uint8_t nvram[sizeof(c->rtc.cmos) - CMOS_NVRAM_FIRST];
 
+	if (keep_nvram)
+		memcpy(nvram, c->rtc.cmos + CMOS_NVRAM_FIRST, sizeof(nvram));
 	vioapic_init(&c->ioapic, PLATFORM_IOAPIC_ID, ioapic_deliver, c);
 	vpic_init(&c->pic);
 	vpit_init(&c->pit, tsc_hz(), now);
 	vrtc_init(&c->rtc, tsc_hz(), now, host_wall_clock(now));
+	if (keep_nvram)
+		memcpy(c->rtc.cmos + CMOS_NVRAM_FIRST, nvram, sizeof(nvram));
 	vrtc_set_memory(&c->rtc, low, vm->ram_size - low);
 	acpi_pm_init(&c->pm, tsc_hz(), now, PLATFORM_ACPI_SLP_TYP_S5, PLATFORM_ACPI_RESET_VALUE);
 	c->sci = false;
@@ -349,7 +357,7 @@ int vdev_platform_reset(struct vm *vm)
 	if (!c)
 		return 0;
 	uint64_t flags = spin_lock_irqsave(&c->lock);
-	init_devices(c);
+	init_devices(c, true);
 	spin_unlock_irqrestore(&c->lock, flags);
 	for (uint32_t i = 0; i < vm->vcpu_count; i++)
 		vlapic_reset(vm->vcpus[i]);
@@ -373,7 +381,7 @@ int vdev_platform_attach(struct vm *vm)
 		return -ENOMEM;
 	vm->overhead_bytes += sizeof(*c);
 	c->vm = vm;
-	init_devices(c);
+	init_devices(c, false);
 	vm->chipset = c;
 	vlapic_virtual_wire(vm);
 
