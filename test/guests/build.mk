@@ -15,7 +15,7 @@ GUEST_LD := $(or $(LD),ld)
 GUEST_OBJCOPY := $(or $(OBJCOPY),objcopy)
 
 # Guests by the mode their C code runs in (all start as multiboot1 ELF32).
-GUESTS_32 := cpuid portio mmio32 mmio_rmw hlt_timer realmode pmode32 smp2 platform \
+GUESTS_32 := cpuid portio mmio32 mmio_rmw hlt_timer realmode pmode32 smp2 platform acpi_reset \
 	ept_isolation triple_fault demo
 GUESTS_64 := mmio64 msr inject long64 hypercall bench virtio_blk virtio_hostile
 GUEST_NAMES := $(GUESTS_32) $(GUESTS_64)
