@@ -50,6 +50,8 @@ UNIT_TEST(xsave_avx_monitor_hidden)
 	CHECK(!(l1.ecx & (1u << 27)));
 	CHECK(!(l1.ecx & (1u << 28))); /* AVX */
 	CHECK(!(l1.ecx & (1u << 3)));  /* MONITOR/MWAIT */
+	CHECK(!(l1.ecx & (1u << 12))); /* FMA and F16C need AVX state */
+	CHECK(!(l1.ecx & (1u << 29)));
 	struct cpuid_result l7 = cpuid_policy(host_everything, &vcpu0, 7, 0);
 	CHECK(!(l7.ebx & (1u << 5)));  /* AVX2 */
 	CHECK(!(l7.ebx & (1u << 16))); /* AVX-512F */

@@ -2,12 +2,15 @@
 
 #include <public/kapsel_guest.h>
 
-/* Leaf 1 ECX: SSE3 PCLMUL SSSE3 FMA? no: only what needs no vmkernel help. */
-#define L1_ECX_ALLOWED ((1u << 0) | (1u << 1) | (1u << 9) | (1u << 12) | (1u << 13) | \
+/* Leaf 1 ECX: only what needs no vmkernel help.
+ * SSE3 PCLMULQDQ SSSE3 CX16 SSE4.1 SSE4.2 MOVBE POPCNT AES RDRAND;
+ * hidden: VMX(5) SMX(6) EST TM2 PDCM XSAVE(26) OSXSAVE(27) AVX(28)
+ * MONITOR(3), and FMA(12) and F16C(29): VEX instructions on YMM state,
+ * which does not exist without XSAVE, so offering them would be
+ * inconsistent (Linux and glibc would see FMA without AVX). */
+#define L1_ECX_ALLOWED ((1u << 0) | (1u << 1) | (1u << 9) | (1u << 13) | \
 			(1u << 19) | (1u << 20) | (1u << 22) | (1u << 23) | (1u << 25) | \
-			(1u << 29) | (1u << 30))
-/* SSE3 PCLMULQDQ SSSE3 FMA CX16 SSE4.1 SSE4.2 MOVBE POPCNT AES F16C RDRAND;
- * hidden: VMX(5) SMX(6) EST TM2 PDCM XSAVE(26) OSXSAVE(27) AVX(28) MONITOR(3). */
+			(1u << 30))
 #define L1_ECX_HYPERVISOR (1u << 31)
 /* The vLAPIC's, whatever the host has: x2APIC (21) and TSC-deadline (24). */
 #define L1_ECX_VLAPIC ((1u << 21) | (1u << 24))
