@@ -117,6 +117,18 @@ static int ram_caw(void *ctx, uint64_t off, const void *expected, const void *ne
 
 static struct ram ram;
 static struct vmfs_blockdev dev;
+static uint64_t unmapped[64];
+static uint32_t unmap_count;
+
+static int ram_unmap(void *ctx, uint64_t off, uint64_t len)
+{
+	struct ram *r = ctx;
+	if (unmap_count < 64)
+		unmapped[unmap_count] = off;
+	unmap_count++;
+	memset(r->data + off, 0, len);
+	return 0;
+}
 
 static void ram_init(uint64_t size)
 {
@@ -809,6 +821,37 @@ static bool test_fsck_repairs(void)
 	return true;
 }
 
+/* Freed blocks are unmapped once the free commits, not before; a device
+ * without compare-and-write gets the library's emulation. */
+static bool test_unmap_emulated_caw(void)
+{
+	if (!format(64 << 20, 65536))
+		return false;
+	dev.unmap = ram_unmap;
+	dev.compare_and_write = NULL;
+	unmap_count = 0;
+	struct vmfs_volume *vol = mount_host(1);
+	REQUIRE(vol, "%s", mount_error);
+	static uint8_t a[3 * 65536];
+	fill(a, sizeof(a), 77);
+	if (!write_file(vol, "/f", 0, a, sizeof(a)) || !write_file(vol, "/keep", 0, a, sizeof(a)))
+		return false;
+	OK(vmfs_clone(vol, "/f", "/g"));
+	OK(vmfs_sync(vol));
+	OK(vmfs_unlink(vol, "/f"));
+	OK(vmfs_sync(vol));
+	REQUIRE(unmap_count == 0, "blocks still used by the clone were unmapped");
+	OK(vmfs_unlink(vol, "/g"));
+	REQUIRE(unmap_count == 0, "unmapped before the commit");
+	OK(vmfs_sync(vol));
+	REQUIRE(unmap_count == 3, "%u blocks unmapped after the commit, expected 3", unmap_count);
+	if (!read_equals(vol, "/keep", 0, a, sizeof(a)))
+		return false;
+	OK(vmfs_unmount(vol));
+	REQUIRE(fsck_run(false) == VMFS_FSCK_CLEAN, "fsck not clean: %s", last_error);
+	return true;
+}
+
 /* Random damage to metadata: mount, operations and fsck must fail cleanly. */
 static bool test_corruption_robust(void)
 {
@@ -879,6 +922,7 @@ static const struct test tests[] = {
 	{ "lock-modes", test_lock_modes },
 	{ "dead-host", test_dead_host },
 	{ "fsck-repairs", test_fsck_repairs },
+	{ "unmap-emulated-caw", test_unmap_emulated_caw },
 	{ "corruption-robust", test_corruption_robust },
 };
 

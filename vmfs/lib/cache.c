@@ -429,6 +429,14 @@ int vmfs_commit(struct vmfs_volume *vol)
 	vol->dirty_count = 0;
 	vol->seq = seq;
 	if (vol->freed_count) {
+		/* Freed for good now: the device may drop their contents. (A block
+		 * whose free was rolled back has references again: kept.) */
+		for (uint32_t i = 0; vol->dev->unmap && i < 2 * FREED_MAX; i++) {
+			uint32_t refs;
+			if (vol->freed[i] != 0xffffffffu && vmfs_refcount_get(vol, vol->freed[i], &refs) == 0 && refs == 0)
+				vol->dev->unmap(vol->dev->ctx, (uint64_t)vol->freed[i] * vol->sb.block_size,
+						vol->sb.block_size);
+		}
 		memset(vol->freed, 0xff, 2 * FREED_MAX * sizeof(uint32_t));
 		vol->freed_count = 0;
 	}

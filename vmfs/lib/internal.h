@@ -418,6 +418,8 @@ int vmfs_read_sector_checked(struct vmfs_volume *vol, uint64_t sector, void *buf
 uint64_t vmfs_inode_lock_sector(const struct disk_super *sb, uint32_t ino);
 uint64_t vmfs_ag_lock_sector(const struct disk_super *sb, uint32_t ag);
 int vmfs_locks_drop_holder(struct vmfs_volume *vol, uint32_t slot, uint32_t generation);
+/* Called with the volume mutex held, so atomic within this host only. */
+int vmfs_emulated_caw(struct vmfs_blockdev *dev, uint64_t offset, const void *expected, const void *new_data);
 
 /* alloc.c */
 int vmfs_alloc_inode(struct vmfs_volume *vol, uint32_t *ino);

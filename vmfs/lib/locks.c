@@ -52,12 +52,28 @@ int vmfs_read_sector_checked(struct vmfs_volume *vol, uint64_t sector, void *buf
 	return -VMFS_EBADMSG;
 }
 
+/* Compare-and-write of one sector. A device without it gets the helper
+ * below: atomic only among the users of this volume handle (one host). */
 static int caw(struct vmfs_volume *vol, uint64_t sector, const void *expected, const void *new_data)
 {
 	int err = vmfs_writable(vol);
 	if (err)
 		return err;
-	return vol->dev->compare_and_write(vol->dev->ctx, sector * SECTOR, expected, new_data, SECTOR);
+	if (vol->dev->compare_and_write)
+		return vol->dev->compare_and_write(vol->dev->ctx, sector * SECTOR, expected, new_data, SECTOR);
+	return vmfs_emulated_caw(vol->dev, sector * SECTOR, expected, new_data);
+}
+
+int vmfs_emulated_caw(struct vmfs_blockdev *dev, uint64_t offset, const void *expected, const void *new_data)
+{
+	uint8_t current[SECTOR];
+	int err = dev->read(dev->ctx, offset, current, SECTOR);
+	if (err)
+		return err;
+	if (memcmp(current, expected, SECTOR) != 0)
+		return -VMFS_EMISCOMPARE;
+	err = dev->write(dev->ctx, offset, new_data, SECTOR);
+	return err ? err : dev->flush(dev->ctx);
 }
 
 int vmfs_hb_claim(struct vmfs_volume *vol)

@@ -41,9 +41,12 @@
  * @compare_and_write: atomically, against every other host sharing the
  *   device, writes @new_data over @len bytes at @offset if they hold
  *   @expected, else returns -VMFS_EMISCOMPARE and writes nothing. The
- *   library only uses len == 512.
+ *   library only uses len == 512. NULL: the library reads, compares and
+ *   writes under its volume mutex, atomic among this host's users only
+ *   (for a disk no other host shares).
  * @write_fua: the write is durable when it returns. NULL: write + flush.
- * @unmap: the range's contents no longer matter. NULL: not supported.
+ * @unmap: the range's contents no longer matter (called for data blocks
+ *   once their free has committed). NULL: not supported.
  */
 struct vmfs_blockdev {
 	void *ctx;
