@@ -668,6 +668,9 @@ static bool test_lock_modes(void)
 	REQUIRE(a->slot != b->slot, "two hosts in one slot");
 	if (!write_file(a, "/disk", 0, "0123456789", 10))
 		return false;
+	/* Other hosts see a host's changes once it commits (sync, fsync, or
+	 * its heartbeat at the latest). */
+	OK(vmfs_sync(a));
 	struct vmfs_file *fa, *fb, *fb2;
 	OK(vmfs_open(a, "/disk", 0, VMFS_LOCK_EXCLUSIVE, &fa));
 	/* Never two exclusive holders, nor a reader beside a writer. */

@@ -214,10 +214,8 @@ int vmfs_mb_dirty(struct vmfs_volume *vol, struct mblock *mb)
 	}
 	mb->stale = false; /* read under the lock that protects it; now authoritative */
 	if (!mb->dirty) {
-		if (vol->dirty_count == JOURNAL_TXN_MAX || vol->dirty_count >= vol->txn_capacity) {
-			VMFS_ERR(vol, "operation too large for one journal transaction (%u blocks)", vol->txn_capacity);
-			return -VMFS_EFBIG;
-		}
+		if (vol->dirty_count == JOURNAL_TXN_MAX || vol->dirty_count >= vol->txn_capacity)
+			return -VMFS_EFBIG; /* the transaction is full: callers commit and retry, or fail */
 		mb->dirty = true;
 		vol->dirty[vol->dirty_count++] = mb;
 		vol->clean_count--;

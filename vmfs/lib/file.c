@@ -402,14 +402,16 @@ static int64_t do_write(struct vmfs_file *file, uint64_t offset, const void *buf
 	size_t done = 0;
 	int retried = 0;
 	while (done < len) {
-		int err = vmfs_op_begin(vol, 3 * WRITE_CHUNK + 16);
+		int err = vmfs_op_begin(vol, 24);
 		if (err)
 			return done ? (int64_t)done : err;
 		int64_t n = write_chunk(file, offset + done, buf ? (const uint8_t *)buf + done : NULL, len - done, grow);
 		int end = vmfs_op_end(vol, n < 0 ? (int)n : 0);
 		if (end < 0)
 			n = end;
-		if (n == -VMFS_EAGAIN_COMMIT && !retried++) {
+		/* Blocks freed in this transaction, or a chunk bigger than what is
+		 * left of it: commit, then the chunk again. */
+		if ((n == -VMFS_EAGAIN_COMMIT || n == -VMFS_EFBIG) && !retried++) {
 			err = vmfs_commit(vol);
 			if (err)
 				return err;
@@ -532,16 +534,18 @@ int vmfs_allocate(struct vmfs_file *file, uint64_t size, enum vmfs_alloc_policy 
 	uint32_t bs = vol->sb.block_size;
 	uint32_t blocks = (uint32_t)((size + bs - 1) / bs);
 	bool force_blocks = policy != VMFS_ALLOC_THIN;
+	int retried = 0;
 	for (uint32_t l = 0; !err && force_blocks && l < blocks;) {
-		err = vmfs_op_begin(vol, 3 * WRITE_CHUNK + 16);
+		err = vmfs_op_begin(vol, 24);
 		if (err)
 			break;
 		uint32_t next = l;
 		err = vmfs_op_end(vol, allocate_chunk(file, l, blocks, policy, &next));
-		if (err == -VMFS_EAGAIN_COMMIT) {
+		if ((err == -VMFS_EAGAIN_COMMIT || err == -VMFS_EFBIG) && !retried++) {
 			err = vmfs_commit(vol);
 			continue;
 		}
+		retried = 0;
 		l = next;
 	}
 	if (!err) {

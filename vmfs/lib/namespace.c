@@ -196,35 +196,47 @@ int vmfs_inode_release(struct vmfs_volume *vol, struct mblock *inode)
 	return vmfs_free_inode(vol, in->ino);
 }
 
-/* How many AGs a file's blocks from @from on touch: more than fit in one
- * transaction are freed from the end in steps first. */
-static uint32_t ags_touched(struct vmfs_volume *vol, const struct extent_map *map, uint32_t *cut_at)
+/* Where the next step of freeing a file's blocks above @keep starts: each
+ * step frees at most 1024 blocks (the freed-block set of a transaction)
+ * in AGs whose headers and refcount blocks fit one journal transaction.
+ * Returns true when more steps follow after this one. */
+static bool shrink_step(struct vmfs_volume *vol, const struct extent_map *map, uint64_t keep, uint32_t max_ags,
+			uint64_t *cut_at)
 {
-	uint32_t ags = 0, last_ag = 0xffffffffu;
-	*cut_at = 0;
+	uint32_t budget = FREED_MAX / 4, ags = 0, last_ag = 0xffffffffu;
+	*cut_at = keep;
 	for (uint32_t i = map->count; i-- > 0;) {
+		const struct disk_extent *e = &map->e[i];
+		uint64_t end = (uint64_t)e->logical + e->count;
+		if (end <= keep)
+			break;
+		uint64_t start = e->logical > keep ? e->logical : keep;
 		uint32_t ag, idx;
-		if (vmfs_dblock_locate(&vol->sb, map->e[i].physical, &ag, &idx))
-			continue;
-		if (ag != last_ag) {
-			ags++;
+		if (vmfs_dblock_locate(&vol->sb, e->physical, &ag, &idx) == 0 && ag != last_ag) {
+			if (++ags > max_ags) {
+				*cut_at = end;
+				return true;
+			}
 			last_ag = ag;
 		}
-		if (ags > 8) {
-			*cut_at = map->e[i + 1].logical;
-			return ags;
+		if (end - start > budget) {
+			*cut_at = end - budget;
+			return true;
 		}
+		budget -= (uint32_t)(end - start);
 	}
-	return ags;
+	return false;
 }
 
-/* Frees the blocks of @ino from the end in steps of at most 8 AGs until
- * one step can free the rest; each step is one operation. */
+/* Frees the blocks of @ino past @size from the end, one bounded step per
+ * operation, so any file can be truncated or removed with a small journal. */
 int vmfs_shrink(struct vmfs_volume *vol, uint32_t ino, uint64_t size)
 {
 	uint64_t keep = (size + vol->sb.block_size - 1) / vol->sb.block_size;
+	uint32_t per_ag = 1 + vol->sb.refcount_blocks;
+	uint32_t max_ags = vol->txn_capacity > 16 + per_ag ? (vol->txn_capacity - 16) / per_ag : 1;
 	for (;;) {
-		int err = vmfs_op_begin(vol, 24);
+		int err = vmfs_op_begin(vol, vol->txn_capacity);
 		if (err)
 			return err;
 		struct mblock *mb;
@@ -232,17 +244,11 @@ int vmfs_shrink(struct vmfs_volume *vol, uint32_t ino, uint64_t size)
 		err = vmfs_inode_get(vol, ino, &mb);
 		if (!err)
 			err = vmfs_map_load(vol, mb, &map);
-		uint32_t cut_at = 0;
+		uint64_t cut_at = keep;
 		bool more = false;
 		if (!err) {
-			struct extent_map tail = map;
-			uint32_t first = 0;
-			while (first < map.count && map.e[first].logical + map.e[first].count <= keep)
-				first++;
-			tail.e = map.e + first;
-			tail.count = map.count - first;
-			more = ags_touched(vol, &tail, &cut_at) > 8 && cut_at > keep;
-			err = vmfs_inode_free_blocks(vol, mb, more ? cut_at : keep);
+			more = shrink_step(vol, &map, keep, max_ags, &cut_at);
+			err = vmfs_inode_free_blocks(vol, mb, cut_at);
 		}
 		vmfs_map_free(vol, &map);
 		err = vmfs_op_end(vol, err);

@@ -128,7 +128,9 @@ int vmfs_mount(const struct vmfs_os *os, struct vmfs_blockdev *dev,
 int vmfs_unmount(struct vmfs_volume *vol);
 /* Refreshes the heartbeat and commits when due; call every heartbeat interval. */
 int vmfs_heartbeat(struct vmfs_volume *vol);
-/* Commits the running transaction (all metadata) and flushes the device. */
+/* Commits the running transaction (all metadata) and flushes the device.
+ * Other hosts see this host's changes from its commit on: vmfs_sync,
+ * vmfs_fsync, or the commit vmfs_heartbeat makes every interval. */
 int vmfs_sync(struct vmfs_volume *vol);
 /* 0 while the heartbeat lease holds, -VMFS_ESTALE once fenced. */
 int vmfs_lease_state(struct vmfs_volume *vol);
