@@ -21,6 +21,7 @@
 #define MSR_AMD_PATCH_LEVEL 0x8b
 #define MSR_AMD_HWCR 0xc0010015
 #define MSR_AMD_SYSCFG 0xc0010010 /* Linux reads it on every AMD CPU; 0: no SME */
+#define MSR_AMD_INT_PENDING 0xc0010055 /* Linux reads it on family 0xf/0x10: 0: no C1E */
 
 /* MTRRs: a fixed, write-back-everything set (8 variable pairs, all
  * invalid; fixed ranges WB; default type WB, MTRRs and fixed ranges on).
@@ -128,6 +129,7 @@ int msr_policy_read(struct vcpu *vcpu, uint32_t index, uint64_t *value)
 	case MSR_TSC_AUX:
 	case MSR_AMD_HWCR:
 	case MSR_AMD_SYSCFG:
+	case MSR_AMD_INT_PENDING:
 		*value = 0;
 		return 0;
 	default:
