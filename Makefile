@@ -81,7 +81,8 @@ clean:
 
 # The test-guest suite as one bootable ISO: every guest a boot-time VM,
 # powering off with "guests: <N> passed, <M> failed" (test/emu/tests.sh).
-TEST_ISO_GUESTS := $(filter-out demo,$(GUEST_NAMES))
+# cpu_spin and smp_many run in the scheduler tests, on ISOs of their own.
+TEST_ISO_GUESTS := $(filter-out demo cpu_spin smp_many,$(GUEST_NAMES))
 .PHONY: test-iso
 test-iso: $(BUILD)/kapsel-test.iso
 $(BUILD)/kapsel-test.iso: $(BUILD)/vmkernel.elf $(BUILD)/kapsel.efi $(GUEST_ELFS) $(GUEST_DISKS) scripts/mkiso Makefile

@@ -397,3 +397,185 @@ emu_test linux-svm-smp4-pvh main linux_guests 2 480 lx4:vmlinux:4
 emu_test linux-svm-two-linux-and-test-guest main linux_guests 2 600 lxa:vmlinuz:2 lxb:vmlinux:1 -- \
 	"name=hlt_timer kernel=$BUILD/guests/hlt_timer.elf mem=32M testdev=on"
 emu_test linux-vmx-bochs-skylake long linux_bochs corei7_skylake_x
+
+# --- The CPU scheduler (vmkernel/sched/): cpu_spin and smp_many guests on
+# ISOs of their own, in QEMU TCG (SVM) under -icount, where the TSC counts
+# instructions: shares, limits and reservations then come out the same in
+# every run. Verdicts from the guests' loop counts (CPU time as the guest
+# saw it) and from the vmkernel's accounting lines
+# ("vm <name>: cpu shares=... elapsed=<ticks> used=<ticks> ...").
+SCHED_SPIN="$BUILD/guests/cpu_spin.elf"
+SCHED_SPIN_CMDLINE="warm=300 window=2000 cool=300"
+
+# sched_iso <iso> <--vm spec...>: an ISO with these boot-time VMs that
+# powers off when they have ended.
+sched_iso() {
+	local iso=$1 spec args=()
+	shift
+	for spec in "$@"; do
+		args+=(--vm "$spec")
+	done
+	"$ROOT/scripts/mkiso" -o "$iso" --kernel "$KERNEL_ELF" --efi "$KERNEL_EFI" --timeout 0 \
+		--poweroff-when-done "${args[@]}" >"$EMU_DIR/mkiso.log" 2>&1 || { emu_mkiso_failed; return 1; }
+}
+
+# sched_run <limit> <iso> [wall]: QEMU with 2 CPUs until the summary;
+# deterministic (-icount) unless "wall". Under -icount, QEMU 7.2 lets a
+# halted CPU sleep through its timer and IPIs while the other CPU runs (its
+# round-robin TCG): the tests where one pCPU idles while the other is busy
+# and tasks move between them run on wall time instead.
+sched_run() {
+	local icount=(-icount shift=0,sleep=off)
+	[ "${3:-}" = wall ] && icount=()
+	emu_qemu "$1" "$GUEST_SUMMARY_RE" -machine pc -smp 2 -m 512M "${icount[@]}" -cdrom "$2" -boot d
+	[ "$EMU_END_SEEN" = 1 ] || { emu_fail "$(emu_missing_reason "guests: N passed, M failed")"; return 1; }
+}
+
+# sched_field <text> <vm> <field>: a number from the VM's accounting lines.
+sched_field() {
+	grep -E "^vm $2: cpu (shares|used)=" <<<"$1" | grep -m1 -oE " $3=[0-9]+" | cut -d= -f2
+}
+
+# sched_count <text> <vm>: the cpu_spin guest's loop count.
+sched_count() {
+	grep -m1 -E "^vm $2: cpu_spin: count=" <<<"$1" | sed -E 's/.*count=([0-9]+).*/\1/'
+}
+
+# sched_expect_pass <text> <vm...>: every VM printed its PASS line.
+sched_expect_pass() {
+	local text=$1 vm
+	shift
+	for vm in "$@"; do
+		grep -q "^vm $vm: PASS " <<<"$text" || { emu_fail "vm $vm: no PASS line"; return 1; }
+	done
+}
+
+# sched_within <value> <expected> <tolerance>: |value/expected - 1| <= tolerance.
+sched_within() {
+	awk -v v="$1" -v e="$2" -v t="$3" 'BEGIN { d = v / e - 1; if (d < 0) d = -d; exit !(d <= t) }'
+}
+
+# sched_shares <a> <b>: two CPU-bound VMs with these shares pinned to pCPU 1
+# get CPU time within 5% of a:b, by the guests' counts and by the accounting.
+sched_shares() {
+	local a=$1 b=$2 iso=$EMU_DIR/sched.iso text ca cb ua ub
+	sched_iso "$iso" \
+		"name=spin_a kernel=$SCHED_SPIN mem=16M shares=$a affinity=1 cmdline=\"$SCHED_SPIN_CMDLINE\"" \
+		"name=spin_b kernel=$SCHED_SPIN mem=16M shares=$b affinity=1 cmdline=\"$SCHED_SPIN_CMDLINE\"" || return
+	sched_run 240 "$iso" || return
+	text=$(emu_serial_text)
+	sched_expect_pass "$text" spin_a spin_b || return
+	ca=$(sched_count "$text" spin_a) cb=$(sched_count "$text" spin_b)
+	ua=$(sched_field "$text" spin_a used) ub=$(sched_field "$text" spin_b used)
+	[ -n "$ca" ] && [ -n "$cb" ] && [ -n "$ua" ] && [ -n "$ub" ] || { emu_fail "counts or accounting lines missing"; return; }
+	sched_within "$(awk -v x="$ca" -v y="$cb" 'BEGIN { print x / y }')" "$(awk -v x="$a" -v y="$b" 'BEGIN { print x / y }')" 0.05 ||
+		{ emu_fail "loop counts $ca:$cb, not within 5% of $a:$b"; return; }
+	sched_within "$(awk -v x="$ua" -v y="$ub" 'BEGIN { print x / y }')" "$(awk -v x="$a" -v y="$b" 'BEGIN { print x / y }')" 0.05 ||
+		{ emu_fail "used ticks $ua:$ub, not within 5% of $a:$b"; return; }
+	emu_pass
+}
+
+# sched_limit: a VM limited to 30%, alone on pCPU 1 (the other idles too):
+# it never gets more than 30% of the time (the first run may use one burst
+# of tokens: 1% of slack), and not much less.
+sched_limit() {
+	local iso=$EMU_DIR/sched.iso text used elapsed
+	sched_iso "$iso" \
+		"name=limited kernel=$SCHED_SPIN mem=16M limit=30 affinity=1 cmdline=\"$SCHED_SPIN_CMDLINE\"" || return
+	sched_run 240 "$iso" || return
+	text=$(emu_serial_text)
+	sched_expect_pass "$text" limited || return
+	used=$(sched_field "$text" limited used) elapsed=$(sched_field "$text" limited elapsed)
+	[ -n "$used" ] && [ -n "$elapsed" ] || { emu_fail "accounting line missing"; return; }
+	awk -v u="$used" -v e="$elapsed" 'BEGIN { exit !(u / e <= 0.31 && u / e >= 0.27) }' ||
+		{ emu_fail "used $used of $elapsed ticks: not 27..31% (limit 30%)"; return; }
+	emu_pass
+}
+
+# sched_limit_contended: the limit holds against shares too: with four
+# times the shares of its neighbour on pCPU 1 (80% by shares) a VM limited
+# to 30% gets 30%, by the guests' loop counts and by the accounting.
+sched_limit_contended() {
+	local iso=$EMU_DIR/sched.iso text cl cf used elapsed
+	sched_iso "$iso" \
+		"name=limited kernel=$SCHED_SPIN mem=16M limit=30 shares=4000 affinity=1 cmdline=\"$SCHED_SPIN_CMDLINE\"" \
+		"name=free kernel=$SCHED_SPIN mem=16M shares=1000 affinity=1 cmdline=\"$SCHED_SPIN_CMDLINE\"" || return
+	sched_run 240 "$iso" || return
+	text=$(emu_serial_text)
+	sched_expect_pass "$text" limited free || return
+	cl=$(sched_count "$text" limited) cf=$(sched_count "$text" free)
+	used=$(sched_field "$text" limited used) elapsed=$(sched_field "$text" limited elapsed)
+	[ -n "$cl" ] && [ -n "$cf" ] && [ -n "$used" ] && [ -n "$elapsed" ] || { emu_fail "counts or accounting lines missing"; return; }
+	awk -v l="$cl" -v f="$cf" 'BEGIN { exit !(l / (l + f) <= 0.31 && l / (l + f) >= 0.27) }' ||
+		{ emu_fail "loop counts $cl:$cf: the limited VM got not 27..31% (limit 30%)"; return; }
+	awk -v u="$used" -v e="$elapsed" 'BEGIN { exit !(u / e <= 0.31) }' ||
+		{ emu_fail "used $used of $elapsed ticks: above 31% (limit 30%)"; return; }
+	emu_pass
+}
+
+# sched_reservation: a VM reserving 60% against one with four times its
+# shares (which alone would give it 20%) on pCPU 1: it gets at least 60%.
+sched_reservation() {
+	local iso=$EMU_DIR/sched.iso text cr cs ur us
+	sched_iso "$iso" \
+		"name=reserved kernel=$SCHED_SPIN mem=16M reservation=60 shares=1000 affinity=1 cmdline=\"$SCHED_SPIN_CMDLINE\"" \
+		"name=heavy kernel=$SCHED_SPIN mem=16M shares=4000 affinity=1 cmdline=\"$SCHED_SPIN_CMDLINE\"" || return
+	sched_run 240 "$iso" || return
+	text=$(emu_serial_text)
+	sched_expect_pass "$text" reserved heavy || return
+	cr=$(sched_count "$text" reserved) cs=$(sched_count "$text" heavy)
+	ur=$(sched_field "$text" reserved used) us=$(sched_field "$text" heavy used)
+	[ -n "$cr" ] && [ -n "$cs" ] && [ -n "$ur" ] && [ -n "$us" ] || { emu_fail "counts or accounting lines missing"; return; }
+	awk -v r="$cr" -v s="$cs" 'BEGIN { exit !(r / (r + s) >= 0.59 && r / (r + s) <= 0.66) }' ||
+		{ emu_fail "loop counts $cr:$cs: the reserved VM got not 59..66%"; return; }
+	awk -v r="$ur" -v s="$us" 'BEGIN { exit !(r / (r + s) >= 0.59) }' ||
+		{ emu_fail "used ticks $ur:$us: the reserved VM got less than 59%"; return; }
+	emu_pass
+}
+
+# sched_smp_many <vcpus>: a guest with more vCPUs than the 2 pCPUs brings
+# them all online and finishes its shared count.
+sched_smp_many() {
+	local n=$1 iso=$EMU_DIR/sched.iso text
+	sched_iso "$iso" "name=many kernel=$BUILD/guests/smp_many.elf mem=16M cpus=$n cmdline=\"cpus=$n\"" || return
+	sched_run 240 "$iso" || return
+	text=$(emu_serial_text)
+	sched_expect_pass "$text" many || return
+	grep -q "^vm many: smp_many: $n CPUs online" <<<"$text" || { emu_fail "not all $n vCPUs came online"; return; }
+	emu_pass
+}
+
+# sched_migrate [bochs model]: three CPU-bound VMs on two pCPUs, one short:
+# when it ends, its pCPU idles while the other has one waiting, which must
+# move over (VMX: VMCLEAR there, VMPTRLD here; SVM: ASID flush) and finish.
+sched_migrate() {
+	local model=${1:-} iso=$EMU_DIR/sched.iso text total=0 vm m
+	sched_iso "$iso" \
+		"name=long_a kernel=$SCHED_SPIN mem=16M cmdline=\"warm=100 window=1500 cool=100\"" \
+		"name=short kernel=$SCHED_SPIN mem=16M cmdline=\"warm=100 window=200 cool=100\"" \
+		"name=long_b kernel=$SCHED_SPIN mem=16M cmdline=\"warm=100 window=1500 cool=100\"" || return
+	if [ -n "$model" ]; then
+		emu_bochs 900 "$GUEST_SUMMARY_RE" "$iso" "$model" 2
+		[ "$EMU_END_SEEN" = 1 ] || { emu_fail "$(emu_missing_reason "guests: N passed, M failed")"; return; }
+	else
+		sched_run 240 "$iso" wall || return
+	fi
+	text=$(emu_serial_text)
+	sched_expect_pass "$text" long_a short long_b || return
+	for vm in long_a short long_b; do
+		m=$(sched_field "$text" "$vm" migrations)
+		total=$((total + ${m:-0}))
+	done
+	[ "$total" -ge 1 ] || { emu_fail "no vCPU migrated"; return; }
+	emu_pass
+}
+
+emu_test sched-shares-1to1 main sched_shares 1000 1000
+emu_test sched-shares-2to1 main sched_shares 2000 1000
+emu_test sched-shares-4to1 main sched_shares 4000 1000
+emu_test sched-limit main sched_limit
+emu_test sched-limit-contended main sched_limit_contended
+emu_test sched-reservation main sched_reservation
+emu_test sched-8vcpus-on-2cpus main sched_smp_many 8
+emu_test sched-migrate-svm main sched_migrate
+emu_test sched-migrate-vmx-bochs long sched_migrate corei7_skylake_x

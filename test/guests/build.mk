@@ -16,7 +16,7 @@ GUEST_OBJCOPY := $(or $(OBJCOPY),objcopy)
 
 # Guests by the mode their C code runs in (all start as multiboot1 ELF32).
 GUESTS_32 := cpuid portio mmio32 mmio_rmw hlt_timer realmode pmode32 smp2 platform acpi_reset \
-	ept_isolation triple_fault demo
+	ept_isolation triple_fault demo cpu_spin smp_many
 GUESTS_64 := mmio64 msr inject long64 hypercall bench virtio_blk virtio_hostile
 GUEST_NAMES := $(GUESTS_32) $(GUESTS_64)
 GUEST_ELFS := $(patsubst %,$(GUEST_BUILD)/%.elf,$(GUEST_NAMES))
