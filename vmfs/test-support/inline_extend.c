@@ -1,7 +1,8 @@
 /*
  * Minimal reproductions of library bugs the crash harness ran into, each a
  * PASS/FAIL line: a small (inline) file extended by a write past the inline
- * limit, with and without a truncate first and a clone of it.
+ * limit, with and without a truncate first and a clone of it, or grown by
+ * truncate.
  */
 #include <vmfs/vmfs.h>
 
@@ -66,7 +67,7 @@ static void scenario(const char *name, uint64_t size, uint64_t cut, uint64_t ext
 		bad = vmfs_open(vol, "/a", 0, VMFS_LOCK_EXCLUSIVE, &f);
 	if (!bad) {
 		memset(data + cut, 0x5a, ext);
-		bad = (cut < size && vmfs_truncate(f, cut)) || vmfs_write(f, cut, data + cut, ext) != (int64_t)ext;
+		bad = (cut != size && vmfs_truncate(f, cut)) || vmfs_write(f, cut, data + cut, ext) != (int64_t)ext;
 		bad |= vmfs_close(f);
 	}
 	if (bad)
@@ -99,5 +100,8 @@ int main(void)
 	scenario("inline-extend-two-blocks", 2000, 2000, 70000, 0);
 	scenario("inline-truncate-extend-cloned", 700, 350, 5000, 1);
 	scenario("block-truncate-extend-cloned", 200000, 100000, 70000, 1);
+	/* ftruncate up: the file grows past what the inode holds inline */
+	scenario("inline-truncate-up", 700, 300000, 0, 0);
+	scenario("inline-truncate-up-small", 700, 2000, 0, 0);
 	return 0;
 }
