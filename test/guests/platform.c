@@ -8,7 +8,8 @@
  * update-in-progress; the PM timer monotonic and at 3.579545 MHz against
  * the TSC; a fixed IPI to the second vCPU and back; the x2APIC (MSRs, #GP
  * for what does not exist) with its timer one-shot and in TSC-deadline
- * mode; reserved xAPIC registers read 0 with ESR bit 7. Last, ACPI S5
+ * mode; reserved xAPIC registers read 0 with ESR bit 7; nonsense written to
+ * every chipset device leaves it working. Last, ACPI S5
  * through PM1a_CNT must end the VM. 32-bit protected mode, 2 vCPUs.
  */
 #include "guest.h"
@@ -506,6 +507,63 @@ static void check_x2apic(void)
 	guest_printf("platform: x2APIC registers, one-shot, self IPI, TSC deadline ok\n");
 }
 
+/* ---- nonsense from the guest ---- */
+
+/* What a confused or hostile guest may write: the devices must do what the
+ * chips do (or nothing) and keep working, and the VM must keep running. */
+static void check_nonsense(void)
+{
+	/* 8259: ICW1 with nothing after it, OCWs with every bit pattern */
+	outb(0x20, 0x1f);
+	outb(0xa0, 0x10);
+	for (unsigned v = 0; v < 256; v += 7) {
+		outb(0x20, (uint8_t)(v & ~0x10u));
+		outb(0xa0, (uint8_t)(v & ~0x10u));
+		outb(0x4d0, (uint8_t)v);
+		outb(0x4d1, (uint8_t)v);
+	}
+	(void)inb(0x20);
+	(void)inb(0xa1);
+	/* the runtime's initialization again, all masked */
+	outb(0x20, 0x11), outb(0x21, 0x20), outb(0x21, 0x04), outb(0x21, 0x01);
+	outb(0xa0, 0x11), outb(0xa1, 0x28), outb(0xa1, 0x02), outb(0xa1, 0x01);
+	outb(0x21, 0xff), outb(0xa1, 0xff);
+	outb(0x4d0, 0), outb(0x4d1, 0);
+	/* 8254: read-backs of no channel, latches of unprogrammed channels, reads of the control port */
+	outb(0x43, 0xc0);
+	outb(0x43, 0xfe);
+	outb(0x43, 0x40);
+	for (int i = 0; i < 8; i++)
+		(void)inb((uint16_t)(0x40 + (i & 3)));
+	outw(0x40, 0xffff);
+	outb(0x43, 0x30);
+	outb(0x43, 0x70);
+	/* CMOS: every index (bit 7 is the NMI mask), the read-only registers */
+	for (unsigned i = 0; i < 256; i += 5) {
+		outb(0x70, (uint8_t)i);
+		(void)inb(0x71);
+	}
+	outb(0x70, 0x0d), outb(0x71, 0);
+	outb(0x70, 0x0c), outb(0x71, 0xff);
+	CHECK_EQ(cmos(0x0d), 0x80, "RTC register D after a write");
+	/* I/O APIC: every register index, both windows, odd widths */
+	for (unsigned reg = 0x03; reg < 0x100; reg++) {
+		if (reg >= 0x10 && reg < 0x40)
+			continue; /* the redirection table stays as it is (all masked) */
+		ioapic_write(reg, 0xffffffffu);
+	}
+	*(volatile uint8_t *)(uintptr_t)(ioapic_base + 0x20) = 0xff;
+	*(volatile uint16_t *)(uintptr_t)(ioapic_base + 0x12) = 0xffff;
+	CHECK_EQ(ioapic_read(1) & 0xff, 0x11, "I/O APIC version after garbage");
+	/* ACPI: status and enable blocks take anything; the timer is read-only */
+	uint32_t before = inl(pm_timer_port);
+	outl(pm_timer_port, 0);
+	outl((uint16_t)(pm1a_control_port - 4), 0xffffffffu);
+	outl((uint16_t)(pm1a_control_port - 4), 0);
+	CHECK(inl(pm_timer_port) - before < 0x80000000u, "PM timer went back after a write");
+	guest_printf("platform: nonsense to the 8259, 8254, CMOS, I/O APIC and PM block: still running\n");
+}
+
 /* ---- ACPI power-off ---- */
 
 _Noreturn static void acpi_power_off(void)
@@ -528,5 +586,7 @@ void guest_main(uint32_t multiboot_info)
 	check_xapic_reserved();
 	check_ipis();
 	check_x2apic();
+	if (kapsel_present())
+		check_nonsense();
 	acpi_power_off();
 }
