@@ -14,6 +14,8 @@ ifneq ($(VMFS_FUSE_SRC),)
 VMFS_FUSE_CFLAGS := $(shell pkg-config --cflags fuse3 2>/dev/null) -DVMFS_HAVE_FUSE
 VMFS_FUSE_LIBS := $(shell pkg-config --libs fuse3 2>/dev/null || echo -lfuse3)
 VMFS_FUSE_OBJ := $(BUILD)/vmfs/vmfs/tools/vmfs_fuse.o
+# vmfs_tool.o is compiled with -DVMFS_HAVE_FUSE once vmfs_fuse.c exists.
+$(BUILD)/vmfs/vmfs/tools/vmfs_tool.o: $(VMFS_FUSE_SRC)
 endif
 VMFS_TOOLS := $(BUILD)/bin/mkfs.vmfs $(BUILD)/bin/fsck.vmfs $(BUILD)/bin/vmfs
 
