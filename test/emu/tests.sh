@@ -295,12 +295,12 @@ linux_iso() {
 		--poweroff-when-done "${args[@]}" >"$EMU_DIR/mkiso.log" 2>&1 || { emu_mkiso_failed; return 1; }
 }
 
-# linux_vm_spec <name> <kernel-file> <cpus>: a Linux VM of 256 MiB with the
-# test initramfs and a disk.
+# linux_vm_spec <name> <kernel-file> <cpus> [mem]: a Linux VM (default
+# 256 MiB) with the test initramfs and a disk.
 linux_vm_spec() {
-	printf 'name=%s kernel=%s initrd=%s disk=%s mem=256M cpus=%s cmdline="%s kapsel_test.cpus=%s"' \
-		"$1" "$LINUX_ASSETS/$2" "$LINUX_ASSETS/initramfs.cpio.gz" "$LINUX_ASSETS/disk.img" "$3" \
-		"$LINUX_CMDLINE" "$3"
+	printf 'name=%s kernel=%s initrd=%s disk=%s mem=%s cpus=%s cmdline="%s kapsel_test.cpus=%s"' \
+		"$1" "$LINUX_ASSETS/$2" "$LINUX_ASSETS/initramfs.cpio.gz" "$LINUX_ASSETS/disk.img" "${4:-256M}" \
+		"$3" "$LINUX_CMDLINE" "$3"
 }
 
 # linux_check_vm <text> <vm>: every check of the guest's /init passed, the
@@ -328,22 +328,23 @@ linux_check_vm() {
 	return 0
 }
 
-# linux_guests <host-cpus> <limit> <vm:kernel:cpus>... [-- extra --vm specs]:
-# boots the Linux VMs (and any extra VMs, which must pass too) in QEMU TCG
-# (SVM + NPT) and checks each.
+# linux_guests <host-cpus> <limit> <vm:kernel:cpus[:mem]>... [-- extra --vm
+# specs]: boots the Linux VMs (and any extra VMs, which must pass too) in
+# QEMU TCG (SVM + NPT, LINUX_HOST_MEM of RAM, default 2G) and checks each.
 linux_guests() {
 	local host_cpus=$1 limit=$2 iso=$EMU_DIR/linux.iso specs=() names=() item text why
 	shift 2
 	while [ $# -gt 0 ] && [ "$1" != -- ]; do
-		IFS=: read -r name kernel cpus <<<"$1"
-		specs+=("$(linux_vm_spec "$name" "$kernel" "$cpus")")
+		IFS=: read -r name kernel cpus mem <<<"$1"
+		specs+=("$(linux_vm_spec "$name" "$kernel" "$cpus" "$mem")")
 		names+=("$name")
 		shift
 	done
 	[ "${1:-}" = -- ] && shift
 	specs+=("$@")
 	linux_iso "$iso" "${specs[@]}" || return
-	emu_qemu "$limit" "$GUEST_SUMMARY_RE" -machine pc -smp "$host_cpus" -m 2G -cdrom "$iso" -boot d
+	emu_qemu "$limit" "$GUEST_SUMMARY_RE" -machine pc -smp "$host_cpus" -m "${LINUX_HOST_MEM:-2G}" \
+		-cdrom "$iso" -boot d
 	[ "$EMU_END_SEEN" = 1 ] || { emu_fail "$(emu_missing_reason "guests: N passed, M failed")"; return; }
 	text=$(emu_serial_text)
 	for item in "${names[@]}"; do
@@ -352,6 +353,11 @@ linux_guests() {
 	grep -q "^guests: ${#specs[@]} passed, 0 failed" <<<"$text" ||
 		{ emu_fail "summary is '$(grep -m1 -E "$GUEST_SUMMARY_RE" <<<"$text")', expected 'guests: ${#specs[@]} passed, 0 failed'"; return; }
 	emu_pass
+}
+
+# linux_guests_6g ...: linux_guests on a host with 6 GiB (guests past 4 GiB).
+linux_guests_6g() {
+	LINUX_HOST_MEM=6G linux_guests "$@"
 }
 
 # linux_bochs <model>: one Linux VM (1 vCPU) on VT-x in Bochs. Slow: GRUB
@@ -397,6 +403,8 @@ emu_test linux-svm-smp4-pvh main linux_guests 2 480 lx4:vmlinux:4
 emu_test linux-svm-two-linux-and-test-guest main linux_guests 2 600 lxa:vmlinuz:2 lxb:vmlinux:1 -- \
 	"name=hlt_timer kernel=$BUILD/guests/hlt_timer.elf mem=32M testdev=on"
 emu_test linux-vmx-bochs-skylake long linux_bochs corei7_skylake_x
+# 8 vCPUs on 2 host CPUs, 4 GiB of guest RAM (1 GiB of it above 4 GiB).
+emu_test linux-svm-smp8-4g long linux_guests_6g 2 600 lx8:vmlinux:8:4G
 
 # --- The CPU scheduler (vmkernel/sched/): cpu_spin and smp_many guests on
 # ISOs of their own, in QEMU TCG (SVM) under -icount, where the TSC counts
