@@ -330,6 +330,33 @@ static bool irr_has_msr(unsigned cpu, unsigned vector)
 	return v & (1u << (vector % 32));
 }
 
+UNIT_TEST(init_resets_the_target_apic_on_its_own_cpu)
+{
+	setup();
+	enable(0);
+	enable(1);
+	wr(1, 0x80, 0x40);
+	wr(1, 0x320, 0x30);
+	wr(1, 0xd0, 0x02000000);
+	wr(0, 0x310, 1u << 24);
+	wr(0, 0x300, 0x4500); /* INIT, level assert */
+	CHECK_EQ(vcpus[1].state, VCPU_WAIT_FOR_SIPI);
+	CHECK_EQ(kicks[1], 1);
+	vcpus[1].irq.update(&vcpus[1], 0); /* the target's next pass on its own pCPU */
+	CHECK_EQ(rd(1, 0xf0), 0xff);
+	CHECK_EQ(rd(1, 0x80), 0);
+	CHECK_EQ(rd(1, 0x320), 1u << 16);
+	CHECK_EQ(rd(1, 0xd0), 0);
+	CHECK_EQ(rd(1, 0x20), 1u << 24); /* the ID stays */
+	/* INIT to the BSP is ignored */
+	wr(1, 0x310, 0);
+	wr(0, 0x80, 0x20);
+	enable(1);
+	wr(1, 0x300, 0x4500);
+	vcpus[0].irq.update(&vcpus[0], 0);
+	CHECK_EQ(rd(0, 0x80), 0x20);
+}
+
 UNIT_TEST(x2apic_ipi_self_ipi_and_cluster)
 {
 	setup();
@@ -462,6 +489,11 @@ UNIT_TEST(timer_modes_and_tsc_deadline)
 	v->irq.update(v, first);
 	uint64_t second = v->irq.next_deadline(v);
 	CHECK(second > first && second - first >= 999000 && second - first <= 1001000);
+	/* read before the run loop fired the period: still counting, reloaded */
+	while (__builtin_ia32_rdtsc() < second + 1000)
+		;
+	uint32_t current = rd(0, 0x390);
+	CHECK(current > 0 && current <= 100000);
 	/* masked: no interrupt, the count still runs */
 	wr(0, 0x320, (1u << 17) | (1u << 16) | 0x43);
 	v->irq.update(v, second);

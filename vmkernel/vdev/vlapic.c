@@ -107,12 +107,15 @@ struct vlapic {
 	uint64_t timer_period_tsc;
 	uint64_t tsc_deadline;     /* IA32_TSC_DEADLINE as the guest wrote it */
 	bool extint_offered;       /* the last pending_vector() was the 8259's */
+	bool init_pending;         /* an INIT arrived: reset on the vCPU's own pCPU (atomic) */
 };
 
 static struct vlapic *lapic_of(struct vcpu *vcpu)
 {
 	return vcpu->irq.opaque;
 }
+
+static void init_reset(struct vlapic *l);
 
 static bool x2apic_mode(const struct vlapic *l)
 {
@@ -181,10 +184,14 @@ static uint32_t timer_current(struct vlapic *l)
 {
 	if (!l->timer_deadline_tsc || timer_mode(l) == TIMER_TSC_DEADLINE)
 		return 0;
-	uint64_t now = rdtsc();
-	if (now >= l->timer_deadline_tsc)
-		return 0;
-	uint64_t elapsed = tsc_to_counts(now - l->timer_start_tsc, divide_value(l->timer_divide_reg));
+	uint64_t now = rdtsc(), start = l->timer_start_tsc;
+	if (now >= l->timer_deadline_tsc) {
+		if (timer_mode(l) != TIMER_PERIODIC || !l->timer_period_tsc)
+			return 0;
+		/* Periods the run loop has not fired yet: the count reloaded anyway. */
+		start = now - (now - start) % l->timer_period_tsc;
+	}
+	uint64_t elapsed = tsc_to_counts(now - start, divide_value(l->timer_divide_reg));
 	return elapsed >= l->timer_initial ? 0 : l->timer_initial - (uint32_t)elapsed;
 }
 
@@ -258,6 +265,8 @@ static int vlapic_pending_vector(struct vcpu *vcpu)
 	struct vm_chipset *chipset = vcpu->vm->chipset;
 
 	l->extint_offered = false;
+	if (__atomic_load_n(&l->init_pending, __ATOMIC_ACQUIRE))
+		init_reset(l);
 	if (chipset && takes_extint(l)) {
 		int vector = chipset_pic_pending(chipset);
 		if (vector >= 0) {
@@ -307,6 +316,8 @@ static void vlapic_update(struct vcpu *vcpu, uint64_t now)
 
 	if (vcpu->index == 0 && vcpu->vm->chipset)
 		chipset_update(vcpu->vm->chipset, now);
+	if (__atomic_load_n(&l->init_pending, __ATOMIC_ACQUIRE))
+		init_reset(l);
 	if (!l->timer_deadline_tsc || now < l->timer_deadline_tsc)
 		return;
 	uint32_t lvt = l->lvt[LVT_TIMER];
@@ -372,6 +383,7 @@ static void accept(struct vlapic *l, uint8_t mode, uint8_t vector, bool level, b
 		break;
 	case MODE_INIT: /* the level-deassert form does nothing on modern CPUs */
 		if (level_assert && target->index != 0) {
+			__atomic_store_n(&l->init_pending, true, __ATOMIC_RELEASE);
 			target->state = VCPU_WAIT_FOR_SIPI;
 			vcpu_kick(target);
 		}
@@ -474,6 +486,18 @@ static void reset_registers(struct vlapic *l)
 	l->timer_deadline_tsc = 0;
 	l->tsc_deadline = 0;
 	l->extint_offered = false;
+}
+
+/* INIT: the APIC's registers back to their power-on values; the APIC base
+ * (and so the x2APIC mode) and the ID stay, as the SDM says. */
+static void init_reset(struct vlapic *l)
+{
+	__atomic_store_n(&l->init_pending, false, __ATOMIC_RELEASE);
+	reset_registers(l);
+	if (x2apic_mode(l)) {
+		uint32_t id = apic_id(l);
+		l->ldr = (id >> 4) << 16 | 1u << (id & 0xf);
+	}
 }
 
 /* Reads register `reg` (offset in the xAPIC page). Returns 0, or -1 when
