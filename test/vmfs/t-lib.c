@@ -293,6 +293,7 @@ static bool test_file_io(void)
 	struct vmfs_volume *vol = mount_host(1);
 	REQUIRE(vol, "%s", mount_error);
 	static uint8_t a[700000], b[700000];
+	struct vmfs_file *f;
 	fill(a, sizeof(a), 1);
 	/* Small: inline in the inode. */
 	if (!write_file(vol, "/small", 0, a, 1000) || !read_equals(vol, "/small", 0, a, 1000))
@@ -310,6 +311,19 @@ static bool test_file_io(void)
 	OK(vmfs_stat(vol, "/small", &st));
 	REQUIRE(!st.inline_data && st.size == 75000 && st.allocated_bytes == 2 * 65536, "after growth: %llu bytes alloc",
 		(unsigned long long)st.allocated_bytes);
+	/* Inline bytes moved into the block the same write lands in; and an
+	 * inline file grown by truncate (both regressions). */
+	if (!write_file(vol, "/grow", 0, a, 700) || !write_file(vol, "/grow", 700, a + 700, 5000) ||
+	    !read_equals(vol, "/grow", 0, a, 5700))
+		return false;
+	if (!write_file(vol, "/up", 0, a, 700))
+		return false;
+	OK(vmfs_open(vol, "/up", 0, VMFS_LOCK_EXCLUSIVE, &f));
+	OK(vmfs_truncate(f, 300000));
+	OK(vmfs_close(f));
+	memset(b, 0, sizeof(b));
+	if (!read_equals(vol, "/up", 0, a, 700) || !read_equals(vol, "/up", 700, b, 300000 - 700))
+		return false;
 	/* Sparse: a write far out leaves a hole that reads as zeros. */
 	if (!write_file(vol, "/sparse", 10 << 20, a, sizeof(a)) || !read_equals(vol, "/sparse", 10 << 20, a, sizeof(a)))
 		return false;
@@ -327,7 +341,6 @@ static bool test_file_io(void)
 	if (!read_equals(vol, "/sparse", 10 << 20, a, sizeof(a)))
 		return false;
 	/* Read past the end: short. */
-	struct vmfs_file *f;
 	OK(vmfs_open(vol, "/small", 0, VMFS_LOCK_SHARED_RO, &f));
 	REQUIRE(vmfs_read(f, 74000, b, 5000) == 1000 && vmfs_read(f, 80000, b, 10) == 0, "read past end");
 	FAILS(vmfs_write(f, 0, "x", 1), VMFS_EPERM);

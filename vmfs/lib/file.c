@@ -283,6 +283,7 @@ static int64_t write_chunk(struct vmfs_file *file, uint64_t pos, const uint8_t *
 	struct disk_inode *in = &mb->d.inode;
 	uint64_t end = pos + len;
 	bool multi = file->mode == VMFS_LOCK_MULTI_WRITER;
+	bool map_changed = false;
 	if (in->flags & INODE_INLINE) {
 		if (end <= INLINE_BYTES) {
 			if (multi)
@@ -304,6 +305,7 @@ static int64_t write_chunk(struct vmfs_file *file, uint64_t pos, const uint8_t *
 		err = uninline(vol, mb, &map);
 		if (err)
 			goto out;
+		map_changed = true; /* the extent of the moved-out bytes */
 	} else {
 		err = vmfs_map_load(vol, mb, &map);
 		if (err)
@@ -313,7 +315,6 @@ static int64_t write_chunk(struct vmfs_file *file, uint64_t pos, const uint8_t *
 	if (end > limit)
 		end = limit;
 	size_t done = 0;
-	bool map_changed = false;
 	while (pos + done < end && !err) {
 		uint64_t at = pos + done;
 		uint32_t lblock = (uint32_t)(at / bs);
@@ -464,6 +465,14 @@ int vmfs_truncate(struct vmfs_file *file, uint64_t size)
 		err = vmfs_op_begin(vol, 4);
 		if (!err) {
 			err = vmfs_inode_get(vol, file->ino, &mb);
+			if (!err && (mb->d.inode.flags & INODE_INLINE) && size > INLINE_BYTES) {
+				/* Grown past what the inode holds: the bytes move to a block. */
+				struct extent_map map = { 0 };
+				err = uninline(vol, mb, &map);
+				if (!err)
+					err = vmfs_map_store(vol, mb, &map);
+				vmfs_map_free(vol, &map);
+			}
 			if (!err)
 				err = vmfs_mb_dirty(vol, mb);
 			if (!err) {
