@@ -114,6 +114,10 @@ int vmfs_hb_claim(struct vmfs_volume *vol)
 		err = caw(vol, hb_sector((uint32_t)chosen), &slots[chosen], &next);
 		if (err == -VMFS_EMISCOMPARE)
 			continue;
+		/* Durable before any lock names this generation: a lost claim would
+		 * leave locks of a generation the slot never had (and reuse it). */
+		if (!err)
+			err = vol->dev->flush(vol->dev->ctx);
 		if (err)
 			break;
 		vol->slot = (uint32_t)chosen;
