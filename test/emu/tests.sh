@@ -463,14 +463,20 @@ sched_within() {
 	awk -v v="$1" -v e="$2" -v t="$3" 'BEGIN { d = v / e - 1; if (d < 0) d = -d; exit !(d <= t) }'
 }
 
-# sched_shares <a> <b>: two CPU-bound VMs with these shares pinned to pCPU 1
-# get CPU time within 5% of a:b, by the guests' counts and by the accounting.
+# sched_shares <a> <b> [bochs model]: two CPU-bound VMs with these shares
+# pinned to pCPU 1 get CPU time within 5% of a:b, by the guests' counts and
+# by the accounting.
 sched_shares() {
-	local a=$1 b=$2 iso=$EMU_DIR/sched.iso text ca cb ua ub
+	local a=$1 b=$2 model=${3:-} iso=$EMU_DIR/sched.iso text ca cb ua ub
 	sched_iso "$iso" \
 		"name=spin_a kernel=$SCHED_SPIN mem=16M shares=$a affinity=1 cmdline=\"$SCHED_SPIN_CMDLINE\"" \
 		"name=spin_b kernel=$SCHED_SPIN mem=16M shares=$b affinity=1 cmdline=\"$SCHED_SPIN_CMDLINE\"" || return
-	sched_run 240 "$iso" || return
+	if [ -n "$model" ]; then
+		emu_bochs 900 "$GUEST_SUMMARY_RE" "$iso" "$model" 2
+		[ "$EMU_END_SEEN" = 1 ] || { emu_fail "$(emu_missing_reason "guests: N passed, M failed")"; return; }
+	else
+		sched_run 240 "$iso" || return
+	fi
 	text=$(emu_serial_text)
 	sched_expect_pass "$text" spin_a spin_b || return
 	ca=$(sched_count "$text" spin_a) cb=$(sched_count "$text" spin_b)
@@ -587,3 +593,4 @@ emu_test sched-reservation main sched_reservation
 emu_test sched-8vcpus-on-2cpus main sched_smp_many 8
 emu_test sched-migrate-svm main sched_migrate
 emu_test sched-migrate-vmx-bochs long sched_migrate corei7_skylake_x
+emu_test sched-shares-2to1-vmx-bochs long sched_shares 2000 1000 corei7_skylake_x

@@ -44,6 +44,12 @@ void guest_main(uint32_t multiboot_info)
 	uint32_t cool = cmdline_value(cmdline, "cool", 300);
 
 	CHECK(khz, "no TSC frequency (the Kapsel timing leaf)");
+	/* Interrupts on, as an OS runs (nothing is set up to interrupt it: any
+	 * vector would FAIL it). Bochs's VMX also needs it: it holds host LAPIC
+	 * interrupts back from a guest with IF=0 despite external-interrupt
+	 * exiting, so such a guest would never be preempted there. */
+	if (kapsel_present())
+		__asm__ volatile("sti");
 	uint64_t start = rdtsc_ordered();
 	spin_until(start + warm * khz);
 	uint64_t count = 0, window_start = rdtsc_ordered();
