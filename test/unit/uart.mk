@@ -1,0 +1,4 @@
+# The 16550 UART model (vmkernel/vdev/uart16550.c): log lines, the
+# transmitter-empty interrupt, @time stamps (test/unit/test_uart.c).
+UNIT_TESTS += uart
+unit_uart_SOURCES := test/unit/test_uart.c vmkernel/vdev/uart16550.c
