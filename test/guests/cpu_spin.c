@@ -6,6 +6,9 @@
  * although the VMs start one after the other. All three are measured on
  * the guest's TSC (wall time: it runs while the vCPU waits). The command
  * line sets them in milliseconds: "warm=300 window=2000 cool=300".
+ * With "tick_us=N ticks=M" it instead sleeps in HLT on a periodic LAPIC
+ * timer of N microseconds until M ticks came: a vCPU that keeps waking up,
+ * for the wake-up latency in the vmkernel's accounting.
  */
 #include "guest.h"
 
@@ -28,6 +31,33 @@ static uint32_t cmdline_value(const char *cmdline, const char *key, uint32_t fal
 	return fallback;
 }
 
+#define TIMER_VECTOR 0x40
+
+static volatile uint32_t ticks;
+
+static void timer_interrupt(struct guest_frame *frame)
+{
+	(void)frame;
+	ticks++;
+	lapic_eoi();
+}
+
+static void tick(uint32_t period_us, uint32_t count)
+{
+	uint32_t a, lapic_khz, c, d;
+	__asm__ volatile("cpuid" : "=a"(a), "=b"(lapic_khz), "=c"(c), "=d"(d) : "a"(0x40000010), "c"(0));
+	CHECK(lapic_khz, "no LAPIC timer frequency (the Kapsel timing leaf)");
+	guest_set_handler(TIMER_VECTOR, timer_interrupt);
+	lapic_enable();
+	lapic_write(LAPIC_TIMER_DIVIDE, 0xb); /* divide by 1 */
+	lapic_write(LAPIC_LVT_TIMER, TIMER_VECTOR | LAPIC_LVT_TIMER_PERIODIC);
+	lapic_write(LAPIC_TIMER_INITIAL, (uint32_t)guest_div64((uint64_t)lapic_khz * period_us, 1000, NULL));
+	while (ticks < count)
+		__asm__ volatile("sti; hlt; cli" : : : "memory");
+	lapic_write(LAPIC_TIMER_INITIAL, 0);
+	guest_printf("cpu_spin: ticks=%u period_us=%u\n", ticks, period_us);
+}
+
 static void spin_until(uint64_t tsc)
 {
 	while (rdtsc_ordered() < tsc)
@@ -44,6 +74,13 @@ void guest_main(uint32_t multiboot_info)
 	uint32_t cool = cmdline_value(cmdline, "cool", 300);
 
 	CHECK(khz, "no TSC frequency (the Kapsel timing leaf)");
+	guest_idt_init();
+	guest_idt_load();
+	if (cmdline_value(cmdline, "tick_us", 0)) {
+		CHECK(kapsel_present(), "tick mode needs Kapsel's timing leaf");
+		tick(cmdline_value(cmdline, "tick_us", 0), cmdline_value(cmdline, "ticks", 100));
+		return;
+	}
 	/* Interrupts on, as an OS runs (nothing is set up to interrupt it: any
 	 * vector would FAIL it). Bochs's VMX also needs it: it holds host LAPIC
 	 * interrupts back from a guest with IF=0 despite external-interrupt

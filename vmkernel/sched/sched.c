@@ -154,7 +154,8 @@ void sched_task_start(struct sched_task *task, bool runnable)
 	placed[cpu]++;
 	task->cpu = cpu;
 	if (runnable) {
-		sched_entity_wake(&task->entity, now, now);
+		/* Not counted as a wake-up: a start's wait is ready time only. */
+		sched_entity_set_state(&task->entity, SCHED_READY, now);
 		sched_queue_add(&config, &target->queue, &task->entity, true);
 		target->idle = false;
 	} else {
