@@ -141,7 +141,9 @@ static void blk_queue_notify(struct virtio_device *vdev, unsigned queue)
 		spin_unlock_irqrestore(&vdev->lock, flags);
 		return;
 	}
-	while (virtq_pop(q, &blk->chain) > 0) {
+	/* At most a ring's worth per doorbell: a vCPU of the same guest adding
+	 * requests as fast as they complete cannot keep this exit going. */
+	for (unsigned n = 0; n < q->size && virtq_pop(q, &blk->chain) > 0; n++) {
 		int64_t written = blk_execute(blk, q, &blk->chain);
 		if (written < 0) {
 			virtio_device_fail(vdev, "request without header or status byte");

@@ -94,7 +94,9 @@ static void net_transmit(struct vnic *nic)
 {
 	struct virtio_device *vdev = nic->vdev;
 
-	for (;;) {
+	/* At most a ring's worth of frames per doorbell, so a guest refilling
+	 * its ring from another vCPU cannot keep this exit going. */
+	for (unsigned n = 0; n < VIRTIO_QUEUE_SIZE; n++) {
 		unsigned length = 0;
 		uint64_t flags = spin_lock_irqsave(&vdev->lock);
 		struct virtq *q = virtio_queue_live(vdev, QUEUE_TRANSMIT);
