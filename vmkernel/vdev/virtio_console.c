@@ -70,7 +70,8 @@ static void console_transmit(struct virtio_console *c)
 
 	if (!q)
 		return;
-	for (unsigned chains = 0; chains < q->size && virtq_pop(q, &c->chain) > 0; chains++) { /* bounded per doorbell */
+	/* At most a ring's worth per doorbell. */
+	for (unsigned chains = 0; chains < q->size && virtq_pop(q, &c->chain) > 0; chains++) {
 		for (uint64_t done = 0; done < c->chain.readable_bytes;) {
 			uint64_t n = c->chain.readable_bytes - done;
 			n = n < sizeof(buffer) ? n : sizeof(buffer);
@@ -98,7 +99,8 @@ static void console_receive(struct virtio_console *c)
 
 	if (!q)
 		return;
-	for (unsigned chains = 0; chains < q->size && c->input_count && virtq_pop(q, &c->chain) > 0; chains++) {
+	for (unsigned chains = 0; chains < q->size && c->input_count && virtq_pop(q, &c->chain) > 0;
+	     chains++) {
 		uint32_t written = 0;
 		while (c->input_count && written < c->chain.writable_bytes) {
 			unsigned tail = (c->input_head + INPUT_RING_SIZE - c->input_count) % INPUT_RING_SIZE;
