@@ -260,6 +260,12 @@ int vmfs_mb_new(struct vmfs_volume *vol, uint64_t addr, enum mb_type type, uint3
 	return 0;
 }
 
+bool vmfs_mb_is_dirty(struct vmfs_volume *vol, uint64_t addr)
+{
+	struct mblock *mb = cache_lookup(vol, addr);
+	return mb && (mb->dirty || mb->in_op);
+}
+
 static void dirty_remove(struct vmfs_volume *vol, struct mblock *mb)
 {
 	for (uint32_t i = 0; i < vol->dirty_count; i++) {
@@ -395,13 +401,24 @@ int vmfs_commit(struct vmfs_volume *vol)
 	commit->images_crc = images_crc;
 	vmfs_mb_seal(commit, MB_JCOMMIT, jstart + 2 + n, seq);
 
-	err = vmfs_dev_write(vol, (jstart + 1) * MB_SIZE, buf, (size_t)(n + 1) * MB_SIZE);
-	if (!err)
-		err = vol->dev->flush(vol->dev->ctx);
-	if (!err)
-		err = vmfs_writable(vol);
-	if (!err)
-		err = dev_write_fua(vol->dev, (jstart + 2 + n) * MB_SIZE, commit, MB_SIZE);
+	if (vol->data_dirty) {
+		/* File data written for this transaction must be durable before
+		 * its commit record: no file may point at blocks of old data. */
+		err = vmfs_dev_write(vol, (jstart + 1) * MB_SIZE, buf, (size_t)(n + 1) * MB_SIZE);
+		if (!err)
+			err = vol->dev->flush(vol->dev->ctx);
+		vol->data_dirty = false;
+		if (!err)
+			err = vmfs_writable(vol);
+		if (!err)
+			err = dev_write_fua(vol->dev, (jstart + 2 + n) * MB_SIZE, commit, MB_SIZE);
+	} else {
+		/* Metadata only: descriptor, images and commit in one write and one
+		 * flush; the commit's CRC over the images tells a torn one. */
+		err = vmfs_dev_write(vol, (jstart + 1) * MB_SIZE, buf, (size_t)(n + 2) * MB_SIZE);
+		if (!err)
+			err = vol->dev->flush(vol->dev->ctx);
+	}
 	for (uint32_t i = 0; i < n && !err; i++)
 		err = write_home(vol->dev, vol->dirty[i]->d.bytes, vol->dirty[i]->addr, vol_write_cb, vol);
 	if (!err)

@@ -23,7 +23,7 @@ int vmfs_name_check(const char *name, size_t len)
 static int dir_block_get(struct vmfs_volume *vol, uint32_t dir_ino, uint64_t addr, struct mblock **out)
 {
 	bool held = vmfs_lock_held(vol, vmfs_inode_lock_sector(&vol->sb, dir_ino)) != NULL;
-	int err = held || vol->read_only ? vmfs_mb_get(vol, addr, MB_DIR, out) : vmfs_mb_get_fresh(vol, addr, MB_DIR, out);
+	int err = held || vol->alone ? vmfs_mb_get(vol, addr, MB_DIR, out) : vmfs_mb_get_fresh(vol, addr, MB_DIR, out);
 	if (err)
 		return err;
 	const struct disk_dir *d = &(*out)->d.dir;

@@ -40,6 +40,8 @@ static uint64_t block_offset(struct vmfs_volume *vol, uint32_t dblock)
  * buffer, a partial sector by read-modify-write. */
 static int dev_bytes(struct vmfs_volume *vol, uint64_t off, uint8_t *buf, size_t n, bool write)
 {
+	if (write)
+		vol->data_dirty = true;
 	if (off % SECTOR == 0 && n % SECTOR == 0)
 		return write ? vmfs_dev_write(vol, off, buf, n) : vol->dev->read(vol->dev->ctx, off, buf, n);
 	while (n > 0) {
@@ -226,6 +228,7 @@ static int data_write(struct vmfs_volume *vol, uint32_t dblock, uint32_t in_bloc
 		      bool fill, uint32_t old_dblock, bool old_zero)
 {
 	uint32_t bs = vol->sb.block_size;
+	vol->data_dirty = true;
 	if (!fill || (in_block == 0 && n == bs))
 		return dev_bytes(vol, block_offset(vol, dblock) + in_block, (uint8_t *)data, n, true);
 	int err = 0;
@@ -258,6 +261,7 @@ static int uninline(struct vmfs_volume *vol, struct mblock *mb, struct extent_ma
 			return err;
 		memset(vol->bounce, 0, vol->sb.block_size);
 		memcpy(vol->bounce, in->u.data, (size_t)in->size);
+		vol->data_dirty = true;
 		err = vmfs_dev_write(vol, block_offset(vol, first), vol->bounce, vol->sb.block_size);
 		if (!err)
 			err = vmfs_map_set(vol, map, 0, 1, first, 0);
@@ -510,6 +514,8 @@ static int allocate_chunk(struct vmfs_file *file, uint32_t from, uint32_t to, en
 			want = WRITE_CHUNK - made;
 		uint32_t first, got;
 		err = vmfs_alloc_data(vol, want, &first, &got);
+		if (policy == VMFS_ALLOC_THICK_EAGER)
+			vol->data_dirty = true;
 		for (uint32_t b = 0; b < got && !err && policy == VMFS_ALLOC_THICK_EAGER; b++)
 			err = vmfs_dev_write(vol, block_offset(vol, first + b), vol->zero_block, vol->sb.block_size);
 		if (!err)

@@ -44,7 +44,7 @@ int vmfs_inode_get(struct vmfs_volume *vol, uint32_t ino, struct mblock **out)
 int vmfs_inode_read(struct vmfs_volume *vol, uint32_t ino, struct mblock **out)
 {
 	bool held = vmfs_ino_valid(&vol->sb, ino) && vmfs_lock_held(vol, vmfs_inode_lock_sector(&vol->sb, ino));
-	return inode_get(vol, ino, !held, out);
+	return inode_get(vol, ino, !held && !vol->alone, out);
 }
 
 static int map_reserve(struct vmfs_volume *vol, struct extent_map *map, uint32_t need)

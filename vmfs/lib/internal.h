@@ -286,10 +286,11 @@ struct held_lock {
 	uint32_t opens;
 	bool txn;
 	bool used_by_op;
-	struct disk_lock image; /* what this host last wrote */
 };
 
-#define HELD_MAX 256u
+/* Locks held at once: a transaction of creates holds one per new file. */
+#define HELD_MAX 4096u
+#define HELD_HASH 8192u
 
 struct slot_watch {
 	uint32_t generation;
@@ -323,6 +324,10 @@ struct vmfs_volume {
 	uint32_t crashed_generation; /* our slot's generation before a crash, else 0 */
 	struct disk_hb slot_image;
 	uint64_t last_refresh_ns;
+	/* No other host had a slot at our last heartbeat: reads without a lock
+	 * may use the cache (a host that joins is seen within one interval). */
+	bool alone;
+	bool data_dirty;	/* file data written since the last commit's first flush */
 	struct slot_watch watch[VMFS_HOST_SLOTS];
 
 	struct mblock *cache[CACHE_BUCKETS];
@@ -340,6 +345,7 @@ struct vmfs_volume {
 
 	struct held_lock held[HELD_MAX];
 	uint32_t held_count;
+	uint16_t held_index[HELD_HASH]; /* sector hash -> held index + 1 */
 	uint32_t alloc_ag;	/* the AG this host allocates from first */
 	struct vmfs_file *files;
 	/* Data blocks freed in the running transaction: not reused before it
@@ -394,6 +400,7 @@ int vmfs_mb_get_fresh(struct vmfs_volume *vol, uint64_t addr, enum mb_type type,
 int vmfs_mb_new(struct vmfs_volume *vol, uint64_t addr, enum mb_type type, uint32_t owner,
 		struct mblock **out);
 int vmfs_mb_dirty(struct vmfs_volume *vol, struct mblock *mb);
+bool vmfs_mb_is_dirty(struct vmfs_volume *vol, uint64_t addr);
 void vmfs_cache_drop_clean(struct vmfs_volume *vol);
 void vmfs_cache_free(struct vmfs_volume *vol);
 int vmfs_op_begin(struct vmfs_volume *vol, uint32_t blocks_needed);
@@ -412,6 +419,7 @@ int vmfs_hb_refresh(struct vmfs_volume *vol, bool force);
 int vmfs_hb_release(struct vmfs_volume *vol);
 int vmfs_lock_acquire(struct vmfs_volume *vol, uint64_t sector, uint32_t mode, bool txn);
 int vmfs_lock_release(struct vmfs_volume *vol, uint64_t sector, bool open_ref);
+int vmfs_lock_claim_new(struct vmfs_volume *vol, uint64_t sector);
 void vmfs_release_txn_locks(struct vmfs_volume *vol);
 struct held_lock *vmfs_lock_held(struct vmfs_volume *vol, uint64_t sector);
 int vmfs_read_sector_checked(struct vmfs_volume *vol, uint64_t sector, void *buf, bool is_lock);

@@ -76,6 +76,31 @@ int vmfs_emulated_caw(struct vmfs_blockdev *dev, uint64_t offset, const void *ex
 	return err ? err : dev->flush(dev->ctx);
 }
 
+/* Is any other heartbeat slot in use? From @slots, or read now. */
+static void update_alone(struct vmfs_volume *vol, const struct disk_hb *slots)
+{
+	struct disk_hb *own = NULL;
+	if (!slots) {
+		own = vol->os.alloc(vol->os.ctx, VMFS_HOST_SLOTS * SECTOR);
+		if (!own || vol->dev->read(vol->dev->ctx, hb_sector(0) * SECTOR, own, VMFS_HOST_SLOTS * SECTOR)) {
+			if (own)
+				vol->os.free(vol->os.ctx, own);
+			vol->alone = false;
+			return;
+		}
+		slots = own;
+	}
+	bool alone = true;
+	for (uint32_t i = 0; i < VMFS_HOST_SLOTS && alone; i++)
+		if (i != vol->slot && (!vmfs_hb_valid(&slots[i]) || slots[i].state != HB_FREE))
+			alone = false;
+	if (vol->alone && !alone)
+		vmfs_cache_drop_clean(vol); /* someone joined: cached reads may be old */
+	vol->alone = alone;
+	if (own)
+		vol->os.free(vol->os.ctx, own);
+}
+
 int vmfs_hb_claim(struct vmfs_volume *vol)
 {
 	struct disk_hb *slots = vol->os.alloc(vol->os.ctx, VMFS_HOST_SLOTS * SECTOR);
@@ -124,6 +149,8 @@ int vmfs_hb_claim(struct vmfs_volume *vol)
 		vol->slot_image = next;
 		/* Our own slot left LIVE: this host crashed while mounted. */
 		vol->crashed_generation = slots[chosen].state == HB_LIVE ? slots[chosen].generation : 0;
+		slots[chosen] = next;
+		update_alone(vol, slots);
 		vol->last_refresh_ns = before;
 		break;
 	}
@@ -151,6 +178,7 @@ int vmfs_hb_refresh(struct vmfs_volume *vol, bool force)
 		return err;
 	vol->slot_image = next;
 	vol->last_refresh_ns = before;
+	update_alone(vol, NULL);
 	return 0;
 }
 
@@ -293,23 +321,53 @@ int vmfs_locks_drop_holder(struct vmfs_volume *vol, uint32_t slot, uint32_t gene
 		err = lock_remove_holder(vol, vmfs_ag_lock_sector(&vol->sb, a), slot, generation);
 		if (!err)
 			err = vol->dev->read(vol->dev->ctx, mblock * MB_SIZE, ag, MB_SIZE);
-		if (!err)
-			err = vmfs_mb_check(&vol->os, ag, MB_AGHDR, mblock);
+		if (err)
+			break;
+		/* A header another host is rewriting (its journal not yet replayed)
+		 * may not check out: then every inode lock of the AG is visited. */
+		bool all = vmfs_mb_check(NULL, ag, MB_AGHDR, mblock) != 0;
 		const struct disk_aghdr *h = (const struct disk_aghdr *)ag;
-		for (uint32_t i = 1; i < vol->sb.inodes_per_ag && !err; i++)
-			if (vmfs_bit_test(h->inode_bitmap, i))
-				err = lock_remove_holder(vol, vmfs_inode_lock_sector(&vol->sb, a * vol->sb.inodes_per_ag + i),
-							 slot, generation);
+		for (uint32_t i = 1; i < vol->sb.inodes_per_ag && !err; i++) {
+			if (!all && !vmfs_bit_test(h->inode_bitmap, i))
+				continue;
+			err = lock_remove_holder(vol, vmfs_inode_lock_sector(&vol->sb, a * vol->sb.inodes_per_ag + i), slot,
+						 generation);
+			if (all && err == -VMFS_EBADMSG)
+				err = 0; /* a never-used inode's sector */
+		}
 	}
 	vol->os.free(vol->os.ctx, ag);
 	return err;
 }
 
+static uint32_t held_hash(uint64_t sector)
+{
+	return (uint32_t)((sector * 0x9e3779b97f4a7c15ull) >> 40) % HELD_HASH;
+}
+
+static void held_index_add(struct vmfs_volume *vol, uint32_t index)
+{
+	uint32_t h = held_hash(vol->held[index].sector);
+	while (vol->held_index[h])
+		h = (h + 1) % HELD_HASH;
+	vol->held_index[h] = (uint16_t)(index + 1);
+}
+
+/* After entries moved or went: the index is rebuilt (held_count <= 4096). */
+static void held_index_rebuild(struct vmfs_volume *vol)
+{
+	memset(vol->held_index, 0, sizeof(vol->held_index));
+	for (uint32_t i = 0; i < vol->held_count; i++)
+		held_index_add(vol, i);
+}
+
 struct held_lock *vmfs_lock_held(struct vmfs_volume *vol, uint64_t sector)
 {
-	for (uint32_t i = 0; i < vol->held_count; i++)
-		if (vol->held[i].sector == sector)
-			return &vol->held[i];
+	for (uint32_t h = held_hash(sector); vol->held_index[h]; h = (h + 1) % HELD_HASH) {
+		struct held_lock *held = &vol->held[vol->held_index[h] - 1];
+		if (held->sector == sector)
+			return held;
+	}
 	return NULL;
 }
 
@@ -415,9 +473,41 @@ int vmfs_lock_acquire(struct vmfs_volume *vol, uint64_t sector, uint32_t mode, b
 			vmfs_cache_drop_clean(vol);
 		held = &vol->held[vol->held_count++];
 		*held = (struct held_lock){ .sector = sector, .mode = mode, .opens = txn ? 0 : 1, .txn = txn,
-					    .used_by_op = vol->in_op, .image = next };
+					    .used_by_op = vol->in_op };
+		held_index_add(vol, vol->held_count - 1);
 		return 0;
 	}
+}
+
+/* The lock of an inode this host just allocated: no other host can know
+ * the inode before our commit, so the record is written, not CAW'd, naming
+ * us EXCLUSIVE until that commit (whatever it held before is void). */
+int vmfs_lock_claim_new(struct vmfs_volume *vol, uint64_t sector)
+{
+	if (vmfs_lock_held(vol, sector))
+		return 0; /* still ours from the inode's previous life */
+	struct disk_lock rec;
+	memset(&rec, 0, sizeof(rec));
+	if (vol->held_count < HELD_MAX) {
+		rec.mode = VMFS_LOCK_EXCLUSIVE;
+		rec.owner_slot = vol->slot;
+		rec.owner_generation = vol->slot_image.generation;
+		rec.lock_generation = 1;
+		rec.holder_count = 1;
+		rec.holders[0].slot = vol->slot;
+		rec.holders[0].generation = vol->slot_image.generation;
+		rec.last_writer_slot = vol->slot;
+		rec.last_writer_generation = vol->slot_image.generation;
+		vmfs_lock_seal(&rec);
+	}
+	int err = vmfs_dev_write(vol, sector * SECTOR, &rec, SECTOR);
+	if (err || rec.mode == LOCK_FREE)
+		return err;
+	struct held_lock *held = &vol->held[vol->held_count++];
+	*held = (struct held_lock){ .sector = sector, .mode = VMFS_LOCK_EXCLUSIVE, .txn = true,
+				    .used_by_op = vol->in_op };
+	held_index_add(vol, vol->held_count - 1);
+	return 0;
 }
 
 static int lock_drop(struct vmfs_volume *vol, struct held_lock *held)
@@ -440,14 +530,16 @@ int vmfs_lock_release(struct vmfs_volume *vol, uint64_t sector, bool open_ref)
 		held->opens--;
 	if (held->opens > 0)
 		return 0;
-	if (held->mode == VMFS_LOCK_EXCLUSIVE) {
-		/* Its metadata may be dirty: it goes with the next commit. */
+	if (held->mode == VMFS_LOCK_EXCLUSIVE && (held->txn || vmfs_mb_is_dirty(vol, sector / (MB_SIZE / SECTOR)))) {
+		/* Its inode is dirty: the lock goes with the next commit. */
 		held->txn = true;
 		return 0;
 	}
 	if (held->txn)
 		return 0;
-	return lock_drop(vol, held);
+	int err = lock_drop(vol, held);
+	held_index_rebuild(vol);
+	return err;
 }
 
 void vmfs_release_txn_locks(struct vmfs_volume *vol)
@@ -462,6 +554,7 @@ void vmfs_release_txn_locks(struct vmfs_volume *vol)
 			h->txn = false;
 		i++;
 	}
+	held_index_rebuild(vol);
 }
 
 int vmfs_locks(struct vmfs_volume *vol, int (*slot_fn)(void *arg, const struct vmfs_slot_info *slot),

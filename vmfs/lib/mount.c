@@ -357,7 +357,7 @@ int vmfs_statfs(struct vmfs_volume *vol, struct vmfs_statfs *out)
 		struct mblock *mb;
 		bool held = vmfs_lock_held(vol, vmfs_ag_lock_sector(&vol->sb, ag)) != NULL;
 		uint64_t m = vmfs_ag_mblock(&vol->sb, ag);
-		err = held ? vmfs_mb_get(vol, m, MB_AGHDR, &mb) : vmfs_mb_get_fresh(vol, m, MB_AGHDR, &mb);
+		err = held || vol->alone ? vmfs_mb_get(vol, m, MB_AGHDR, &mb) : vmfs_mb_get_fresh(vol, m, MB_AGHDR, &mb);
 		if (err)
 			break;
 		out->total_blocks += mb->d.ag.data_blocks;

@@ -141,14 +141,8 @@ int vmfs_create_locked(struct vmfs_volume *vol, const char *path, uint8_t kind, 
 	err = vmfs_alloc_inode(vol, &n);
 	if (err)
 		return err;
-	/* Whatever the inode's lock sector held before, it is FREE now, unless
-	 * this host still holds it from the inode's previous life (freed in the
-	 * running transaction): then the record already names us. */
-	if (!vmfs_lock_held(vol, vmfs_inode_lock_sector(&vol->sb, n))) {
-		uint8_t zero[SECTOR];
-		memset(zero, 0, sizeof(zero));
-		err = vmfs_dev_write(vol, vmfs_inode_lock_sector(&vol->sb, n) * SECTOR, zero, SECTOR);
-	}
+	/* The new inode's lock: ours until the commit that makes it reachable. */
+	err = vmfs_lock_claim_new(vol, vmfs_inode_lock_sector(&vol->sb, n));
 	struct mblock *mb;
 	if (!err)
 		err = vmfs_mb_new(vol, vmfs_inode_mblock(&vol->sb, n), MB_INODE, 0, &mb);
