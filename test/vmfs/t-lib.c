@@ -727,6 +727,32 @@ static bool test_lock_modes(void)
 	return true;
 }
 
+/* A host alone on the volume reads from its cache; another host that
+ * mounts, changes something and leaves is noticed at the next heartbeat. */
+static bool test_visibility(void)
+{
+	if (!format(64 << 20, 65536))
+		return false;
+	struct vmfs_volume *a = mount_host(1);
+	REQUIRE(a, "%s", mount_error);
+	int n = 0;
+	OK(vmfs_readdir(a, "/", count_entry, &n));
+	REQUIRE(n == 0, "fresh root has %d entries", n);
+	struct vmfs_volume *b = mount_host(2);
+	REQUIRE(b, "%s", mount_error);
+	OK(vmfs_mkdir(b, "/from-b"));
+	OK(vmfs_unmount(b));
+	sim_now += 150ull * 1000000; /* past A's heartbeat interval */
+	OK(vmfs_heartbeat(a));
+	struct vmfs_stat st;
+	OK(vmfs_stat(a, "/from-b", &st));
+	n = 0;
+	OK(vmfs_readdir(a, "/", count_entry, &n));
+	REQUIRE(n == 1, "root has %d entries after the other host's mkdir", n);
+	OK(vmfs_unmount(a));
+	return true;
+}
+
 /* Host A dies holding a file open and with a committed transaction;
  * host B waits out the lease, recovers A and takes the lock. */
 static bool test_dead_host(void)
@@ -936,6 +962,7 @@ static const struct test tests[] = {
 	{ "crash-replay", test_crash_replay },
 	{ "fencing", test_fencing },
 	{ "lock-modes", test_lock_modes },
+	{ "visibility", test_visibility },
 	{ "dead-host", test_dead_host },
 	{ "fsck-repairs", test_fsck_repairs },
 	{ "unmap-emulated-caw", test_unmap_emulated_caw },

@@ -327,6 +327,7 @@ struct vmfs_volume {
 	/* No other host had a slot at our last heartbeat: reads without a lock
 	 * may use the cache (a host that joins is seen within one interval). */
 	bool alone;
+	uint32_t seen_generation[VMFS_HOST_SLOTS]; /* other slots at our last heartbeat */
 	bool data_dirty;	/* file data written since the last commit's first flush */
 	struct slot_watch watch[VMFS_HOST_SLOTS];
 

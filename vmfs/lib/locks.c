@@ -90,12 +90,20 @@ static void update_alone(struct vmfs_volume *vol, const struct disk_hb *slots)
 		}
 		slots = own;
 	}
-	bool alone = true;
-	for (uint32_t i = 0; i < VMFS_HOST_SLOTS && alone; i++)
-		if (i != vol->slot && (!vmfs_hb_valid(&slots[i]) || slots[i].state != HB_FREE))
+	bool alone = true, changed = false;
+	for (uint32_t i = 0; i < VMFS_HOST_SLOTS; i++) {
+		if (i == vol->slot)
+			continue;
+		if (!vmfs_hb_valid(&slots[i]) || slots[i].state != HB_FREE)
 			alone = false;
-	if (vol->alone && !alone)
-		vmfs_cache_drop_clean(vol); /* someone joined: cached reads may be old */
+		/* A host that mounted and left since our last look bumped the
+		 * generation: what it changed may be in our cache. */
+		if (slots[i].generation != vol->seen_generation[i])
+			changed = true;
+		vol->seen_generation[i] = slots[i].generation;
+	}
+	if (vol->alone && (changed || !alone))
+		vmfs_cache_drop_clean(vol);
 	vol->alone = alone;
 	if (own)
 		vol->os.free(vol->os.ctx, own);
