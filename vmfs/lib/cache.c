@@ -10,6 +10,8 @@
  */
 #include "internal.h"
 
+static int mb_mark_dirty(struct vmfs_volume *vol, struct mblock *mb);
+
 static uint32_t cache_bucket(uint64_t addr)
 {
 	return (uint32_t)((addr * 0x9e3779b97f4a7c15ull) >> 52) % CACHE_BUCKETS;
@@ -184,7 +186,44 @@ int vmfs_mb_get_fresh(struct vmfs_volume *vol, uint64_t addr, enum mb_type type,
 	return mb_get(vol, addr, type, true, out);
 }
 
+/* Which lock protects a block (FORMAT.md "What the locks protect"). */
+static uint64_t protecting_lock(struct vmfs_volume *vol, uint16_t type, uint64_t addr, uint32_t owner)
+{
+	uint32_t ag, index;
+	switch (type) {
+	case MB_INODE:
+	case MB_AGHDR:
+		return addr * (MB_SIZE / SECTOR);
+	case MB_REFCOUNT:
+		return vmfs_ag_lock_sector(&vol->sb, (uint32_t)((addr - vol->sb.ag_start) / (vol->sb.ag_bytes / MB_SIZE)));
+	case MB_DIR:
+	case MB_EXTLEAF:
+		if (vmfs_dirblock_locate(&vol->sb, addr, &ag, &index) || !vmfs_ino_valid(&vol->sb, owner))
+			return 0;
+		return vmfs_inode_lock_sector(&vol->sb, owner);
+	default:
+		return 0;
+	}
+}
+
+/* Every write path holds the lock of what it changes: checked here. */
+static int check_locked(struct vmfs_volume *vol, uint16_t type, uint64_t addr, uint32_t owner)
+{
+	uint64_t lock = protecting_lock(vol, type, addr, owner);
+	struct held_lock *held = lock ? vmfs_lock_held(vol, lock) : NULL;
+	if (held && held->mode == VMFS_LOCK_EXCLUSIVE)
+		return 0;
+	VMFS_ERR(vol, "internal error: change of block %llu (type %u) without its lock", (unsigned long long)addr, type);
+	return -VMFS_EIO;
+}
+
 int vmfs_mb_dirty(struct vmfs_volume *vol, struct mblock *mb)
+{
+	int err = check_locked(vol, mb->type, mb->addr, ((const struct mb_header *)(mb->d.bytes + vmfs_header_offset(mb->type)))->owner);
+	return err ? err : mb_mark_dirty(vol, mb);
+}
+
+static int mb_mark_dirty(struct vmfs_volume *vol, struct mblock *mb)
 {
 	int err = vmfs_writable(vol);
 	if (err)
@@ -234,7 +273,9 @@ int vmfs_mb_new(struct vmfs_volume *vol, uint64_t addr, enum mb_type type, uint3
 			return -VMFS_ENOMEM;
 		created = true;
 	}
-	int err = vmfs_mb_dirty(vol, mb);
+	int err = check_locked(vol, (uint16_t)type, addr, owner);
+	if (!err)
+		err = mb_mark_dirty(vol, mb);
 	if (err) {
 		if (created) {
 			cache_unlink(vol, mb);

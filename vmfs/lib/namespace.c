@@ -235,7 +235,9 @@ int vmfs_shrink(struct vmfs_volume *vol, uint32_t ino, uint64_t size)
 			return err;
 		struct mblock *mb;
 		struct extent_map map = { 0 };
-		err = vmfs_inode_get(vol, ino, &mb);
+		err = lock_inode_txn(vol, ino); /* held already when the file is open */
+		if (!err)
+			err = vmfs_inode_get(vol, ino, &mb);
 		if (!err)
 			err = vmfs_map_load(vol, mb, &map);
 		uint64_t cut_at = keep;
@@ -296,6 +298,8 @@ static int remove_entry(struct vmfs_volume *vol, const char *path, bool want_dir
 		err = vmfs_dir_find(vol, dir, name, len, &again, &kind);
 	if (!err && again != ino)
 		err = -VMFS_ENOENT;
+	if (!err)
+		err = lock_inode_txn(vol, ino);
 	if (!err)
 		err = vmfs_inode_get(vol, ino, &victim);
 	if (!err)
