@@ -52,7 +52,7 @@ static struct mblock *cache_add(struct vmfs_volume *vol, uint64_t addr)
  * pointers to blocks, they are only marked stale and read again on use. */
 void vmfs_cache_drop_clean(struct vmfs_volume *vol)
 {
-	if (vol->in_op) {
+	if (vol->in_op || vol->op_paused) {
 		for (uint32_t b = 0; b < CACHE_BUCKETS; b++)
 			for (struct mblock *mb = vol->cache[b]; mb; mb = mb->hash_next)
 				if (!mb->dirty && !mb->in_op)
@@ -402,6 +402,48 @@ static int raw_write_cb(void *ctx, struct vmfs_blockdev *dev, uint64_t off, cons
 	return dev->write(dev->ctx, off, b, len);
 }
 
+/* Shell sort: no recursion, no libc, fine for a few thousand entries. */
+static void sort_u32(uint32_t *v, uint32_t n)
+{
+	static const uint32_t gaps[] = { 701, 301, 132, 57, 23, 10, 4, 1 };
+	for (uint32_t g = 0; g < sizeof(gaps) / sizeof(gaps[0]); g++) {
+		uint32_t gap = gaps[g];
+		for (uint32_t i = gap; i < n; i++) {
+			uint32_t x = v[i], j = i;
+			for (; j >= gap && v[j - gap] > x; j -= gap)
+				v[j] = v[j - gap];
+			v[j] = x;
+		}
+	}
+}
+
+/* The data blocks freed by the committed transaction: the device may drop
+ * their contents, in runs of adjacent blocks. (A block whose free was
+ * rolled back has references again: kept.) */
+static void unmap_freed(struct vmfs_volume *vol)
+{
+	uint32_t n = 0;
+	for (uint32_t i = 0; i < 2 * FREED_MAX; i++)
+		if (vol->freed[i] != 0xffffffffu)
+			vol->freed[n++] = vol->freed[i];
+	sort_u32(vol->freed, n);
+	uint64_t bs = vol->sb.block_size;
+	for (uint32_t i = 0; i < n;) {
+		uint32_t refs;
+		if (vmfs_refcount_get(vol, vol->freed[i], &refs) || refs != 0) {
+			i++;
+			continue;
+		}
+		uint32_t j = i + 1;
+		while (j < n && vol->freed[j] == vol->freed[j - 1] + 1 && vmfs_refcount_get(vol, vol->freed[j], &refs) == 0 &&
+		       refs == 0)
+			j++;
+		vol->dev->unmap(vol->dev->ctx, vol->freed[i] * bs, (uint64_t)(j - i) * bs);
+		vmfs_hb_refresh(vol, false); /* many runs may take a while */
+		i = j;
+	}
+}
+
 int vmfs_commit(struct vmfs_volume *vol)
 {
 	if (vol->read_only || vol->in_op)
@@ -485,14 +527,8 @@ int vmfs_commit(struct vmfs_volume *vol)
 	vol->dirty_count = 0;
 	vol->seq = seq;
 	if (vol->freed_count) {
-		/* Freed for good now: the device may drop their contents. (A block
-		 * whose free was rolled back has references again: kept.) */
-		for (uint32_t i = 0; vol->dev->unmap && i < 2 * FREED_MAX; i++) {
-			uint32_t refs;
-			if (vol->freed[i] != 0xffffffffu && vmfs_refcount_get(vol, vol->freed[i], &refs) == 0 && refs == 0)
-				vol->dev->unmap(vol->dev->ctx, (uint64_t)vol->freed[i] * vol->sb.block_size,
-						vol->sb.block_size);
-		}
+		if (vol->dev->unmap)
+			unmap_freed(vol);
 		memset(vol->freed, 0xff, 2 * FREED_MAX * sizeof(uint32_t));
 		vol->freed_count = 0;
 	}

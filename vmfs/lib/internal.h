@@ -340,6 +340,7 @@ struct vmfs_volume {
 	uint64_t last_commit_ns;
 
 	bool in_op;
+	bool op_paused;		/* an operation commits while waiting for a lock */
 	struct mblock **op_blocks;
 	uint32_t op_block_count;
 	uint32_t op_block_cap;

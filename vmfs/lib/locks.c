@@ -444,8 +444,10 @@ int vmfs_lock_acquire(struct vmfs_volume *vol, uint64_t sector, uint32_t mode, b
 				 * our other locks do not hold up the host we are waiting for. */
 				bool in_op = vol->in_op;
 				vol->in_op = false;
+				vol->op_paused = in_op;
 				err = vmfs_commit(vol);
 				vol->in_op = in_op;
+				vol->op_paused = false;
 				if (err)
 					return err;
 			}
