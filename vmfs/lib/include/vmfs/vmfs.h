@@ -35,7 +35,8 @@ struct vmfs_mount_options {
 	const char *host_name;	/* informational, in the heartbeat slot */
 	uint32_t heartbeat_ms;	/* 0: VMFS_DEFAULT_HEARTBEAT_MS */
 	uint32_t lease_ms;	/* 0: VMFS_DEFAULT_LEASE_MS; > 2 x heartbeat */
-	uint32_t lock_wait_ms;	/* how long a busy lock is waited for; 0: 2 x lease */
+	uint32_t lock_wait_ms;	/* how long a busy lock is waited for; 0: lease + 2 x heartbeat
+				 * (long enough to see a dead holder's lease run out) */
 	bool read_only;		/* no heartbeat slot, no writes, no replay */
 };
 
@@ -148,6 +149,11 @@ int vmfs_readdir(struct vmfs_volume *vol, const char *path,
 /* A new file sharing every data block of @src (copy on write later). */
 int vmfs_clone(struct vmfs_volume *vol, const char *src, const char *dst);
 
+/* Opens a regular file and takes its on-disk lock in @mode: EXCLUSIVE
+ * (read, write, truncate, allocate), SHARED_RO (read; up to 32 hosts) or
+ * MULTI_WRITER (reads and in-place writes of allocated, zeroed, unshared
+ * blocks by up to 32 hosts; no size or allocation change). -VMFS_EBUSY
+ * when another host holds it incompatibly past lock_wait_ms. */
 int vmfs_open(struct vmfs_volume *vol, const char *path, int flags,
 	      enum vmfs_lock_mode mode, struct vmfs_file **out);
 int vmfs_close(struct vmfs_file *file);
