@@ -143,7 +143,8 @@ int vmfs_rmdir(struct vmfs_volume *vol, const char *path);
 int vmfs_unlink(struct vmfs_volume *vol, const char *path);
 /* Replaces a regular-file target; a directory target must be empty. */
 int vmfs_rename(struct vmfs_volume *vol, const char *from, const char *to);
-/* Calls @fn for each entry (no "." or ".."); @fn returning non-zero stops. */
+/* Calls @fn for each entry (no "." or ".."); @fn returning non-zero stops.
+ * @fn may call the library only when the OS mutex is recursive (posix). */
 int vmfs_readdir(struct vmfs_volume *vol, const char *path,
 		 int (*fn)(void *arg, const struct vmfs_dirent *entry), void *arg);
 /* A new file sharing every data block of @src (copy on write later). */
