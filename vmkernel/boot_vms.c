@@ -236,7 +236,6 @@ static struct vm *start_one(const struct boot_info *boot, const struct boot_modu
 	}
 	vm->reset = reset_boot_vm;
 	vm->reset_opaque = b;
-	vm_start(vm);
 	return vm;
 out:
 	kfree(b);
@@ -247,19 +246,25 @@ unsigned vm_start_boot_vms(const struct boot_info *boot)
 {
 	unsigned started = 0, refused = 0;
 	char error[192];
+	/* Started together once all are loaded: the BSP loads them before it
+	 * schedules, and a vCPU placed on it would wait for all the loading. */
+	static struct vm *loaded[BOOT_MAX_MODULES];
 
 	for (uint32_t i = 0; i < boot->module_count; i++) {
 		const struct boot_module *m = &boot->modules[i];
 		if (!vmdef_is_definition_module(m->name))
 			continue;
 		error[0] = '\0';
-		if (start_one(boot, m, error, sizeof(error))) {
-			started++;
+		struct vm *vm = start_one(boot, m, error, sizeof(error));
+		if (vm) {
+			loaded[started++] = vm;
 		} else {
 			refused++;
 			log_error("vm: the definition in module '%s' was refused: %s\n", m->name, error);
 		}
 	}
+	for (unsigned i = 0; i < started; i++)
+		vm_start(loaded[i]);
 	boot_vm_count = started + refused;
 	if (boot_vm_count)
 		log_info("vm: %u boot-time VM%s started, %u refused\n", started, started == 1 ? "" : "s",

@@ -16,7 +16,6 @@
 struct sched_cpu {
 	struct sched_queue queue;      /* [s] */
 	bool idle;                     /* [s] nothing to run: others may push here */
-	volatile bool scheduling;      /* has entered its scheduler loop */
 	volatile bool resched;         /* a kick or push arrived: look again */
 	struct sched_task *incoming;   /* [s] started blocked, for this pCPU's sleepers */
 	struct sched_task *sleepers;   /* touched by this pCPU only */
@@ -117,21 +116,17 @@ static void send_kick(uint32_t cpu)
 		lapic_send_ipi(target->apic_id, VECTOR_KICK);
 }
 
-/* The allowed pCPU with the fewest tasks, among those already in their
- * scheduler loop if any is (the BSP starts the boot-time VMs before it
- * runs any); the task's affinity may name only offline pCPUs, then it goes
- * to the first online one. */
+/* The allowed pCPU with the fewest tasks placed so far: consecutive tasks
+ * (an SMP VM's vCPUs) land on different pCPUs while there are enough. A
+ * task whose affinity names only offline pCPUs goes to pCPU 0. Tasks placed
+ * on the BSP while it still starts the boot-time VMs wait for it, unless an
+ * idle pCPU takes them first (ask_for_work). */
 static uint32_t least_loaded_cpu(const struct sched_task *task, const uint32_t *load)
 {
 	uint32_t best = 0, best_load = UINT32_MAX;
-	bool any_scheduling = false;
 
-	for (uint32_t cpu = 0; cpu < smp_cpu_count(); cpu++)
-		any_scheduling |= sched_affinity_allows(&task->affinity, cpu) && sched_cpus[cpu].scheduling;
 	for (uint32_t cpu = 0; cpu < smp_cpu_count(); cpu++) {
 		if (!sched_affinity_allows(&task->affinity, cpu))
-			continue;
-		if (any_scheduling && !sched_cpus[cpu].scheduling)
 			continue;
 		if (load[cpu] < best_load) {
 			best = cpu;
@@ -338,7 +333,6 @@ void sched_run_once(void)
 	uint64_t retry_at, flags;
 
 	irq_disable();
-	me->scheduling = true;
 	__atomic_store_n(&me->resched, false, __ATOMIC_RELEASE);
 	poll_sleepers(me);
 
