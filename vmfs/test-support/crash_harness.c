@@ -412,13 +412,18 @@ static int check_state(uint8_t *image, size_t crash, char *why, size_t why_len)
 	memdev_init(&md, &dev);
 	int err;
 	last_error[0] = 0;
-	for (int h = host_count - 1; h >= 0; h--) {
+	/* Host 0 last: it checks every host's files once all journals are
+	 * replayed. CRASH_HOST0_FIRST reverses the order (host 0 checks
+	 * after only its own replay, so it skips the check). */
+	int reverse = getenv("CRASH_HOST0_FIRST") != NULL;
+	for (int step = 0; step < host_count; step++) {
+		int h = reverse ? step : host_count - 1 - step;
 		struct vmfs_volume *vol = mount_as(&dev, h, &err);
 		if (!vol) {
 			snprintf(why, why_len, "mount as host %d: %s (%s)", h, vmfs_strerror(err), last_error);
 			return -1;
 		}
-		if (h == 0) {
+		if (h == 0 && !reverse) {
 			for (int k = 0; k < host_count; k++) {
 				const struct sync_point *sp = NULL;
 				for (size_t s = 0; s < sync_count; s++)
