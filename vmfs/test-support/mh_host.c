@@ -9,7 +9,8 @@
  *                                         is clear, set it, bump the counter,
  *                                         clear it, close; ITERS times
  *   mh_host IMAGE HOST hold PATH          take PATH exclusively, then every 20 ms
- *                                         write "HOST seq" records and print
+ *                                         write "HOST seq" records (and create a
+ *                                         file in PATH.d) and print
  *                                         "wrote N" after each write landed;
  *                                         on a refused write print "fenced: ..."
  *   mh_host IMAGE HOST take PATH          open PATH exclusively (waits for the
@@ -163,13 +164,26 @@ static int cmd_hold(const char *path)
 {
 	struct vmfs_file *f;
 	fail_on(vmfs_open(vol, path, VMFS_O_CREAT, VMFS_LOCK_EXCLUSIVE, &f), "open exclusive");
-	char rec[RECORD];
+	char rec[RECORD], meta[300];
+	/* Metadata churn beside the data writes, so a kill finds journal
+	 * transactions in flight. */
+	snprintf(meta, sizeof(meta), "%s.d", path);
+	fail_on(vmfs_mkdir(vol, meta), "mkdir");
 	printf("holding\n");
 	fflush(stdout);
 	for (long seq = 1;; seq++) {
 		record(rec, "seq", seq);
 		int err = vmfs_heartbeat(vol);
 		int64_t n = err ? err : vmfs_write(f, 0, rec, RECORD);
+		if (n >= 0) {
+			struct vmfs_file *m;
+			snprintf(meta, sizeof(meta), "%s.d/f%ld", path, seq);
+			n = vmfs_open(vol, meta, VMFS_O_CREAT, VMFS_LOCK_EXCLUSIVE, &m);
+			if (n == 0) {
+				n = vmfs_write(m, 0, rec, 100);
+				vmfs_close(m);
+			}
+		}
 		if (n < 0) {
 			printf("fenced: write %ld refused: %s\n", seq, vmfs_strerror((int)n));
 			fflush(stdout);
