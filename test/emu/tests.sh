@@ -360,12 +360,13 @@ linux_guests_6g() {
 	LINUX_HOST_MEM=6G linux_guests "$@"
 }
 
-# linux_bochs <model>: one Linux VM (1 vCPU) on VT-x in Bochs. Slow: GRUB
+# linux_bochs <model> [cpus]: one Linux VM (1 vCPU, or as many as the
+# emulated host has CPUs) on VT-x in Bochs. Slow: GRUB
 # reads the kernel off the ISO at Bochs speed, then Linux boots at ~50 MIPS.
 linux_bochs() {
-	local iso=$EMU_DIR/linux.iso text why
-	linux_iso "$iso" "$(linux_vm_spec lx vmlinuz 1)" || return
-	emu_bochs 1800 "$GUEST_SUMMARY_RE" "$iso" "$1" 1 1024
+	local iso=$EMU_DIR/linux.iso text why cpus=${2:-1}
+	linux_iso "$iso" "$(linux_vm_spec lx vmlinuz "$cpus")" || return
+	emu_bochs 1800 "$GUEST_SUMMARY_RE" "$iso" "$1" "$cpus" 1024
 	[ "$EMU_END_SEEN" = 1 ] || { emu_fail "$(emu_missing_reason "guests: N passed, M failed")"; return; }
 	text=$(emu_serial_text)
 	why=$(linux_check_vm "$text" lx) || { emu_fail "$why"; return; }
@@ -403,6 +404,7 @@ emu_test linux-svm-smp4-pvh main linux_guests 2 480 lx4:vmlinux:4
 emu_test linux-svm-two-linux-and-test-guest main linux_guests 2 600 lxa:vmlinuz:2 lxb:vmlinux:1 -- \
 	"name=hlt_timer kernel=$BUILD/guests/hlt_timer.elf mem=32M testdev=on"
 emu_test linux-vmx-bochs-skylake long linux_bochs corei7_skylake_x
+emu_test linux-vmx-bochs-skylake-smp2 long linux_bochs corei7_skylake_x 2
 # 8 vCPUs on 2 host CPUs, 4 GiB of guest RAM (1 GiB of it above 4 GiB).
 emu_test linux-svm-smp8-4g long linux_guests_6g 2 600 lx8:vmlinux:8:4G
 
@@ -584,12 +586,32 @@ sched_migrate() {
 	emu_pass
 }
 
+# sched_wakeup: a vCPU that wakes every millisecond from HLT beside a
+# CPU-bound VM on the same pCPU runs within 1 ms of each timer deadline
+# (the slice is 10 ms: waking preempts the CPU hog).
+sched_wakeup() {
+	local iso=$EMU_DIR/sched.iso text wakeups max
+	sched_iso "$iso" \
+		"name=ticker kernel=$SCHED_SPIN mem=16M affinity=1 cmdline=\"tick_us=1000 ticks=500\"" \
+		"name=hog kernel=$SCHED_SPIN mem=16M affinity=1 cmdline=\"warm=0 window=1000 cool=0\"" || return
+	sched_run 240 "$iso" || return
+	text=$(emu_serial_text)
+	sched_expect_pass "$text" ticker hog || return
+	wakeups=$(sched_field "$text" ticker wakeups)
+	max=$(grep -m1 -E "^vm ticker: cpu used=" <<<"$text" | sed -nE 's/.* max=([0-9]+) ticks.*/\1/p')
+	[ -n "$wakeups" ] && [ -n "$max" ] || { emu_fail "accounting lines missing"; return; }
+	[ "$wakeups" -ge 500 ] || { emu_fail "$wakeups wake-ups, want at least 500"; return; }
+	[ "$max" -lt 1000000 ] || { emu_fail "a wake-up waited $max ticks (1 tick = 1 ns here), want < 1 ms"; return; }
+	emu_pass
+}
+
 emu_test sched-shares-1to1 main sched_shares 1000 1000
 emu_test sched-shares-2to1 main sched_shares 2000 1000
 emu_test sched-shares-4to1 main sched_shares 4000 1000
 emu_test sched-limit main sched_limit
 emu_test sched-limit-contended main sched_limit_contended
 emu_test sched-reservation main sched_reservation
+emu_test sched-wakeup-latency main sched_wakeup
 emu_test sched-8vcpus-on-2cpus main sched_smp_many 8
 emu_test sched-migrate-svm main sched_migrate
 emu_test sched-migrate-vmx-bochs long sched_migrate corei7_skylake_x

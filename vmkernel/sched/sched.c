@@ -5,7 +5,6 @@
 #include <arch/x86/lapic.h>
 #include <arch/x86/percpu.h>
 #include <core/smp.h>
-#include <lib/errno.h>
 #include <lib/spinlock.h>
 
 #define SLICE_MICROSECONDS 10000
@@ -61,40 +60,6 @@ bool sched_affinity_allows(const struct sched_affinity *affinity, uint32_t cpu)
 	if (!any)
 		return true;
 	return cpu < MAX_CPUS && (affinity->bits[cpu / 64] >> (cpu % 64)) & 1;
-}
-
-int sched_affinity_parse(const char *text, struct sched_affinity *out)
-{
-	const char *p = text;
-
-	*out = (struct sched_affinity){ 0 };
-	for (;;) {
-		uint32_t first = 0, last, digits = 0;
-		while (*p >= '0' && *p <= '9' && digits < 4) {
-			first = first * 10 + (uint32_t)(*p++ - '0');
-			digits++;
-		}
-		if (!digits || first >= MAX_CPUS)
-			return -EINVAL;
-		last = first;
-		if (*p == '-') {
-			p++;
-			last = 0;
-			digits = 0;
-			while (*p >= '0' && *p <= '9' && digits < 4) {
-				last = last * 10 + (uint32_t)(*p++ - '0');
-				digits++;
-			}
-			if (!digits || last >= MAX_CPUS || last < first)
-				return -EINVAL;
-		}
-		for (uint32_t cpu = first; cpu <= last; cpu++)
-			out->bits[cpu / 64] |= 1ull << (cpu % 64);
-		if (!*p)
-			return 0;
-		if (*p++ != ',')
-			return -EINVAL;
-	}
 }
 
 void sched_task_init(struct sched_task *task, struct sched_group *group,

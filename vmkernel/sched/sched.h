@@ -65,8 +65,6 @@ bool sched_resched_pending(void);
 /* One scheduling pass on this pCPU: runs a task for up to a slice, or
  * sleeps until something may run. Called in a loop, interrupts enabled. */
 void sched_run_once(void);
-/* Parses "0,2-3" into a set of pCPUs below max_cpus; -EINVAL when malformed. */
-int sched_affinity_parse(const char *text, struct sched_affinity *out);
 bool sched_affinity_allows(const struct sched_affinity *affinity, uint32_t cpu);
 /* A consistent copy of a group's accounting, the current states' time included. */
 void sched_group_account(const struct sched_group *group, const struct sched_task *const *tasks,
