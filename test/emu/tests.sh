@@ -296,10 +296,13 @@ linux_iso() {
 }
 
 # linux_vm_spec <name> <kernel-file> <cpus> [mem]: a Linux VM (default
-# 256 MiB) with the test initramfs and a disk.
+# 256 MiB) with the test initramfs and a disk of its own (one file named by
+# two VMs is one shared disk: mkiso puts a file on the ISO once).
 linux_vm_spec() {
+	: >"$EMU_DIR/disk-$1.img"
+	truncate -s 8M "$EMU_DIR/disk-$1.img"
 	printf 'name=%s kernel=%s initrd=%s disk=%s mem=%s cpus=%s cmdline="%s kapsel_test.cpus=%s"' \
-		"$1" "$LINUX_ASSETS/$2" "$LINUX_ASSETS/initramfs.cpio.gz" "$LINUX_ASSETS/disk.img" "${4:-256M}" \
+		"$1" "$LINUX_ASSETS/$2" "$LINUX_ASSETS/initramfs.cpio.gz" "$EMU_DIR/disk-$1.img" "${4:-256M}" \
 		"$3" "$LINUX_CMDLINE" "$3"
 }
 
