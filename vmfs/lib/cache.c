@@ -97,8 +97,11 @@ int vmfs_writable(struct vmfs_volume *vol)
 		return -VMFS_EIO;
 	if (vol->fenced)
 		return -VMFS_ESTALE;
+	/* The holder stops one heartbeat interval before its lease ends: a
+	 * margin for clock drift and the write in flight after this check
+	 * against an observer timing the same lease (vmfs/model). */
 	uint64_t now = vol->os.now_ns(vol->os.ctx);
-	if (now - vol->last_refresh_ns > (uint64_t)vol->lease_ms * 1000000ull) {
+	if (now - vol->last_refresh_ns > (uint64_t)(vol->lease_ms - vol->heartbeat_ms) * 1000000ull) {
 		vol->fenced = true;
 		VMFS_ERR(vol, "heartbeat lease of slot %u expired (%llu ms since the last refresh): no more writes",
 			 vol->slot, (unsigned long long)((now - vol->last_refresh_ns) / 1000000ull));

@@ -245,7 +245,9 @@ static int holder_status(struct vmfs_volume *vol, uint32_t slot, uint32_t genera
 		*status = HOLDER_ALIVE;
 		return 0;
 	}
-	*status = now - w->since_ns >= (uint64_t)vol->lease_ms * 1000000ull ? HOLDER_DEAD : HOLDER_ALIVE;
+	/* The holder's own lease (in its slot) if it is the longer one. */
+	uint64_t lease = hb->lease_ms > vol->lease_ms ? hb->lease_ms : vol->lease_ms;
+	*status = now - w->since_ns >= lease * 1000000ull ? HOLDER_DEAD : HOLDER_ALIVE;
 	return 0;
 }
 
