@@ -296,7 +296,7 @@ static int recover_slot(struct vmfs_volume *vol, uint32_t slot, const struct dis
 	vmfs_hb_seal(&rec);
 	int err = caw(vol, hb_sector(slot), hb, &rec);
 	if (err)
-		return err == -VMFS_EMISCOMPARE ? 0 : err; /* changed meanwhile: decide again */
+		return err == -VMFS_EMISCOMPARE || err == -VMFS_EBUSY ? 0 : err; /* decide again */
 	vmfs_logf(&vol->os, VMFS_LOG_WARN, "host in slot %u (%s, generation %u) is dead: recovering it", slot,
 		  hb->host_name, hb->generation);
 	bool replayed;
@@ -434,8 +434,11 @@ int vmfs_lock_acquire(struct vmfs_volume *vol, uint64_t sector, uint32_t mode, b
 				next.holders[next.holder_count++] = cur.holders[i];
 			}
 		}
-		if (retry)
+		if (retry) {
+			if (now_ns(vol) >= deadline)
+				return -VMFS_EBUSY;
 			continue;
+		}
 		bool busy = next.holder_count > 0 &&
 			    (mode == VMFS_LOCK_EXCLUSIVE || cur.mode != mode || next.holder_count == VMFS_LOCK_HOLDERS_MAX);
 		if (busy) {
@@ -474,7 +477,7 @@ int vmfs_lock_acquire(struct vmfs_volume *vol, uint64_t sector, uint32_t mode, b
 		memset(next.zero, 0, sizeof(next.zero));
 		vmfs_lock_seal(&next);
 		err = caw(vol, sector, &cur, &next);
-		if (err == -VMFS_EMISCOMPARE)
+		if (err == -VMFS_EMISCOMPARE || (err == -VMFS_EBUSY && now_ns(vol) < deadline))
 			continue;
 		if (err)
 			return err;

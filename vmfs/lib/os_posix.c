@@ -128,12 +128,24 @@ static int posix_write_fua(void *ctx, uint64_t offset, const void *buf, size_t l
 	return err ? err : posix_flush(ctx);
 }
 
+/* A process stopped (SIGSTOP) inside the critical section keeps its byte
+ * lock until it resumes (SIGKILL frees it); real SCSI COMPARE AND WRITE has
+ * no such window. So the wait is bounded: after CAW_WAIT_MS the caller gets
+ * -VMFS_EBUSY and decides again instead of hanging. */
+#define CAW_WAIT_MS 3000
+
 static int range_lock(int fd, short type, uint64_t offset, size_t len)
 {
 	struct flock fl = { .l_type = type, .l_whence = SEEK_SET, .l_start = (off_t)offset, .l_len = (off_t)len };
-	while (fcntl(fd, F_SETLKW, &fl) != 0) {
-		if (errno != EINTR)
+	for (int waited = 0; fcntl(fd, F_SETLK, &fl) != 0; waited++) {
+		if (errno == EINTR)
+			continue;
+		if ((errno != EAGAIN && errno != EACCES) || type == F_UNLCK)
 			return neg_errno();
+		if (waited >= CAW_WAIT_MS * 10)
+			return -VMFS_EBUSY;
+		struct timespec ts = { 0, 100000 };
+		nanosleep(&ts, NULL);
 	}
 	return 0;
 }
