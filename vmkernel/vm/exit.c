@@ -395,6 +395,70 @@ static enum exit_result handle_pause(struct vcpu *vcpu, struct vmk_exit *exit)
 	return EXIT_YIELD; /* a spinning guest: let others run */
 }
 
+/*
+ * MOV to/from a control register that the backend did not finish itself:
+ * a write changing a bit the CPU forces (VMX keeps CR0.NE and CR4.VMXE on;
+ * a real-mode AP's first MOV to CR0 sets NE) or that the core must see.
+ * Checked as the CPU would (#GP), then stored through set_sysregs, which
+ * keeps the guest's view apart from what the CPU runs with. LMSW and CLTS
+ * carry no register operand here: those stop the VM with the reason.
+ */
+#define CR0_PE_BIT (1ul << 0)
+#define CR0_PG_BIT (1ul << 31)
+#define CR4_PAE_BIT (1ul << 5)
+#define EFER_LMA_BIT (1ul << 10)
+/* VME PVI TSD DE PSE PAE MCE PGE PCE OSFXSR OSXMMEXCPT FSGSBASE SMEP SMAP:
+ * what a guest may set; the CPUID policy hides the features of the others
+ * (UMIP, LA57, VMXE, SMXE, PCIDE, OSXSAVE, PKE). */
+#define CR4_GUEST_BITS (0x7fful | (1ul << 16) | (1ul << 20) | (1ul << 21))
+
+static bool cr0_write_is_fault(const struct virt_sysregs *s, uint64_t value, bool code64)
+{
+	if ((code64 && (value >> 32)) || ((value & CR0_PG_BIT) && !(value & CR0_PE_BIT)) ||
+	    ((value & CR0_NW) && !(value & CR0_CD)))
+		return true;
+	if ((value & CR0_PG_BIT) && !(s->cr0 & CR0_PG_BIT) && (s->efer & EFER_LME) &&
+	    !(s->cr4 & CR4_PAE_BIT))
+		return true;
+	return code64 && !(value & CR0_PG_BIT); /* leaving long mode from 64-bit code */
+}
+
+static enum exit_result handle_cr_access(struct vcpu *vcpu, struct vmk_exit *exit)
+{
+	const struct virt_ops *ops = virt_backend();
+	struct virt_sysregs s;
+	unsigned cr = exit->cr.cr;
+
+	if (!exit->cr.gpr_valid || exit->cr.gpr >= VIRT_GPR_COUNT || (cr != 0 && cr != 4)) {
+		vm_stop(vcpu->vm, -1, "vCPU %u: unhandled %s of CR%u (hardware reason 0x%x, qualification 0x%lx)",
+			vcpu->index, exit->cr.write ? "write" : "read", cr, exit->hardware_reason,
+			exit->qualification);
+		return EXIT_YIELD;
+	}
+	ops->get_sysregs(&vcpu->arch, &s);
+	bool code64 = (s.efer & EFER_LMA_BIT) && (s.segments[VIRT_CS].attributes & VIRT_SEG_ATTR_LONG);
+	uint64_t *gpr = &vcpu->arch.gprs[exit->cr.gpr];
+	if (!exit->cr.write) {
+		*gpr = cr == 0 ? s.cr0 : s.cr4;
+		if (!code64)
+			*gpr &= 0xffffffffu;
+		return vcpu_skip_instruction(vcpu, exit) ? EXIT_YIELD : EXIT_RESUME;
+	}
+	uint64_t value = code64 ? *gpr : *gpr & 0xffffffffu;
+	bool fault = cr == 0 ? cr0_write_is_fault(&s, value, code64)
+			     : (value & ~CR4_GUEST_BITS) || ((s.efer & EFER_LMA_BIT) && !(value & CR4_PAE_BIT));
+	if (fault) {
+		vcpu_inject_exception(vcpu, EXCEPTION_GP, true, 0);
+		return EXIT_RESUME;
+	}
+	if (cr == 0)
+		s.cr0 = value;
+	else
+		s.cr4 = value;
+	ops->set_sysregs(&vcpu->arch, &s);
+	return vcpu_skip_instruction(vcpu, exit) ? EXIT_YIELD : EXIT_RESUME;
+}
+
 static enum exit_result handle_fatal(struct vcpu *vcpu, struct vmk_exit *exit)
 {
 	if (exit->code == VMK_EXIT_ENTRY_FAILED)
@@ -421,7 +485,7 @@ static const exit_handler_fn exit_handlers[VMK_EXIT_COUNT] = {
 	[VMK_EXIT_TRIPLE_FAULT] = handle_triple_fault,
 	[VMK_EXIT_INIT] = handle_init,
 	[VMK_EXIT_SIPI] = handle_sipi,
-	[VMK_EXIT_CR_ACCESS] = handle_fatal,
+	[VMK_EXIT_CR_ACCESS] = handle_cr_access,
 	[VMK_EXIT_XSETBV] = handle_xsetbv,
 	[VMK_EXIT_EXCEPTION] = handle_exception,
 	[VMK_EXIT_PAUSE] = handle_pause,
