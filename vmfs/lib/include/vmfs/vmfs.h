@@ -153,7 +153,9 @@ int vmfs_clone(struct vmfs_volume *vol, const char *src, const char *dst);
 /* Opens a regular file and takes its on-disk lock in @mode: EXCLUSIVE
  * (read, write, truncate, allocate), SHARED_RO (read; up to 32 hosts) or
  * MULTI_WRITER (reads and in-place writes of allocated, zeroed, unshared
- * blocks by up to 32 hosts; no size or allocation change). -VMFS_EBUSY
+ * blocks by up to 32 hosts; no size or allocation change; writes that
+ * do not cover whole 512-byte sectors are read-modify-write, so hosts
+ * sharing a sector must write it whole). -VMFS_EBUSY
  * when another host holds it incompatibly past lock_wait_ms. */
 int vmfs_open(struct vmfs_volume *vol, const char *path, int flags,
 	      enum vmfs_lock_mode mode, struct vmfs_file **out);
