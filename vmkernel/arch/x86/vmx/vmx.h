@@ -239,4 +239,17 @@ static inline struct vmx_vcpu *vmx_of(struct virt_vcpu *vcpu)
 	return vcpu->backend;
 }
 
+/*
+ * Whether the guest is in IA-32e mode. The CPU rewrites the "IA-32e mode
+ * guest" entry control at every VM exit (a guest may turn long mode on by
+ * itself: a real-mode AP going through Linux's trampoline with unrestricted
+ * guest), so the cached controls are refreshed from the current VMCS first.
+ * @pre v's VMCS is current on this CPU.
+ */
+static inline bool vmx_guest_ia32e(struct vmx_vcpu *v)
+{
+	v->entry_controls = (uint32_t)vmread(VMCS_ENTRY_CONTROLS);
+	return v->entry_controls & ENTRY_IA32E_MODE_GUEST;
+}
+
 #endif

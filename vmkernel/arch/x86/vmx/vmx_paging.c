@@ -124,6 +124,7 @@ void vmx_paging_write(struct vmx_vcpu *v, const struct vmx_paging *in)
 	uint64_t cpu_cr0 = ((in->cr0 | c->cr0_forced_on) & c->cr0_allowed) & 0xffffffffu;
 	uint64_t cpu_cr4 = (cr4 | c->cr4_forced_on) & c->cr4_allowed;
 
+	(void)vmx_guest_ia32e(v); /* the cache as the last exit left it */
 	uint32_t entry = v->entry_controls & ~ENTRY_IA32E_MODE_GUEST;
 	if (efer & EFER_LMA)
 		entry |= ENTRY_IA32E_MODE_GUEST;
@@ -227,7 +228,7 @@ int vmx_paging_off_prepare(struct vmx_vcpu *v)
 
 static bool in_64bit_code(struct vmx_vcpu *v)
 {
-	return (v->entry_controls & ENTRY_IA32E_MODE_GUEST) &&
+	return vmx_guest_ia32e(v) &&
 	       (vmread(VMCS_GUEST_ES_ACCESS_RIGHTS + 2 * VIRT_CS) & VIRT_SEG_ATTR_LONG);
 }
 

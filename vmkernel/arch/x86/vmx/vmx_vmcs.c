@@ -467,7 +467,7 @@ void vmx_skip_instruction(struct virt_vcpu *vcpu, uint32_t length)
 	}
 	if (vmx_make_current(v))
 		return;
-	long_mode = (v->entry_controls & ENTRY_IA32E_MODE_GUEST) &&
+	long_mode = vmx_guest_ia32e(v) &&
 		    (vmread(VMCS_GUEST_ES_ACCESS_RIGHTS + 2 * VIRT_CS) & VIRT_SEG_ATTR_LONG);
 	rip = vmread(VMCS_GUEST_RIP) + length;
 	if (!long_mode)
