@@ -365,9 +365,7 @@ linux_guests_6g() {
 
 # linux_bochs <model> [cpus]: one Linux VM (1 vCPU, or as many as the
 # emulated host has CPUs) on VT-x in Bochs. Slow: GRUB reads the kernel off
-# the ISO at Bochs speed, then Linux boots at ~50 MIPS. With 2 vCPUs the AP
-# triple-faults just after the trampoline enters long mode (open), so only
-# the 1-vCPU run is registered.
+# the ISO at Bochs speed, then Linux boots at ~50 MIPS.
 linux_bochs() {
 	local iso=$EMU_DIR/linux.iso text why cpus=${2:-1}
 	linux_iso "$iso" "$(linux_vm_spec lx vmlinuz "$cpus")" || return
@@ -409,6 +407,7 @@ emu_test linux-svm-smp4-pvh main linux_guests 2 480 lx4:vmlinux:4
 emu_test linux-svm-two-linux-and-test-guest main linux_guests 2 600 lxa:vmlinuz:2 lxb:vmlinux:1 -- \
 	"name=hlt_timer kernel=$BUILD/guests/hlt_timer.elf mem=32M testdev=on"
 emu_test linux-vmx-bochs-skylake long linux_bochs corei7_skylake_x
+emu_test linux-vmx-bochs-skylake-smp2 long linux_bochs corei7_skylake_x 2
 # 8 vCPUs on 2 host CPUs, 4 GiB of guest RAM (1 GiB of it above 4 GiB).
 emu_test linux-svm-smp8-4g long linux_guests_6g 2 600 lx8:vmlinux:8:4G
 
