@@ -341,9 +341,25 @@ UNIT_TEST(pit_mode2_periodic_irq0_edges)
 	CHECK(!vpit_poll_irq(&pit, first));
 	uint64_t second = vpit_next_irq_tsc(&pit);
 	CHECK(second - first >= 9999000 && second - first <= 10001000); /* 10 ms */
-	/* far behind: one edge, then the next in the future */
-	CHECK(vpit_poll_irq(&pit, first + 5 * TSC_HZ));
-	CHECK(vpit_next_irq_tsc(&pit) > first + 5 * TSC_HZ);
+	/* far behind: one edge now, then the missed ones replayed an eighth
+	 * of a period apart (at most VPIT_MAX_MISSED_EDGES), then the next
+	 * regular edge in the future */
+	uint64_t late = first + 5 * TSC_HZ;
+	CHECK(vpit_poll_irq(&pit, late));
+	uint64_t at = vpit_next_irq_tsc(&pit);
+	CHECK(at > late && at - late <= 1260000); /* a replay within an eighth of 10 ms */
+	unsigned edges = 0;
+	uint64_t previous = late;
+	while (at - previous < 5000000 && edges < 100) {
+		CHECK(!vpit_poll_irq(&pit, at - 1000));
+		CHECK(vpit_poll_irq(&pit, at));
+		edges++;
+		previous = at;
+		at = vpit_next_irq_tsc(&pit);
+	}
+	/* the replayed backlog, plus the few regular edges that fell meanwhile */
+	CHECK(edges >= VPIT_MAX_MISSED_EDGES && edges <= VPIT_MAX_MISSED_EDGES + 6);
+	CHECK(at - previous <= 10001000);
 	/* count reads go from 11932 down within a period */
 	uint16_t c = vpit_count(&pit, 0, pit_ticks_to_tsc(11932 * 7 + 100) + 1);
 	CHECK_EQ(c, 11932 - 100);

@@ -119,6 +119,7 @@ static void update_edge(struct vpit *pit, uint64_t now)
 {
 	struct vpit_channel *c = &pit->channel[0];
 	c->next_edge = next_edge_after(c, now);
+	pit->missed_edges = 0; /* a reprogrammed counter forgets the old period's backlog */
 }
 
 void vpit_init(struct vpit *pit, uint64_t tsc_hz, uint64_t now_tsc)
@@ -342,6 +343,8 @@ void vpit_port61_write(struct vpit *pit, uint8_t value, uint64_t now_tsc)
 uint64_t vpit_next_irq_tsc(const struct vpit *pit)
 {
 	uint64_t edge = pit->channel[0].next_edge;
+	if (pit->missed_edges && (!edge || pit->replay_at < edge))
+		edge = pit->replay_at;
 	return edge ? tsc_at(pit, edge) : 0;
 }
 
@@ -349,9 +352,22 @@ bool vpit_poll_irq(struct vpit *pit, uint64_t now_tsc)
 {
 	struct vpit_channel *c = &pit->channel[0];
 	uint64_t now = ticks_at(pit, now_tsc);
+	uint64_t replay_gap = c->reload / 8 ? c->reload / 8 : 1;
 
-	if (!c->next_edge || now < c->next_edge)
-		return false;
-	c->next_edge = next_edge_after(c, now);
-	return true;
+	if (c->next_edge && now >= c->next_edge) {
+		if (c->mode == 2 || c->mode == 3) {
+			uint64_t late = (now - c->next_edge) / c->reload;
+			uint64_t backlog = pit->missed_edges + late;
+			pit->missed_edges = (uint32_t)(backlog < VPIT_MAX_MISSED_EDGES ? backlog : VPIT_MAX_MISSED_EDGES);
+			pit->replay_at = now + replay_gap;
+		}
+		c->next_edge = next_edge_after(c, now);
+		return true;
+	}
+	if (pit->missed_edges && now >= pit->replay_at) {
+		pit->missed_edges--;
+		pit->replay_at = now + replay_gap;
+		return true;
+	}
+	return false;
 }

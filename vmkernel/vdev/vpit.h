@@ -11,6 +11,11 @@
 #include <stdint.h>
 
 #define VPIT_HZ 1193182u
+/* Periodic IRQ 0 edges that fell while the VM was not running are replayed
+ * (up to this many), an eighth of a period apart: a guest that counts ticks
+ * across a delay (Linux's check_timer) sees them all, as KVM's "reinject"
+ * PIT does. Older ones are dropped. */
+#define VPIT_MAX_MISSED_EDGES 32u
 
 struct vpit_channel {
 	uint8_t mode;          /* 0-5 */
@@ -38,6 +43,8 @@ struct vpit {
 	bool speaker_enable;   /* port 0x61 bit 1 */
 	uint64_t tsc_hz;
 	uint64_t base_tsc;     /* PIT tick 0 */
+	uint32_t missed_edges; /* channel 0 edges still to replay */
+	uint64_t replay_at;    /* PIT tick of the next replayed edge */
 };
 
 void vpit_init(struct vpit *pit, uint64_t tsc_hz, uint64_t now_tsc);
