@@ -20,7 +20,7 @@ KERNEL_CFLAGS := -std=gnu11 -O2 -g $(WARNINGS) -ffreestanding -fno-builtin \
 	-fno-stack-protector -fno-pic -fno-pie -mno-red-zone -mcmodel=kernel \
 	-mgeneral-regs-only -fno-omit-frame-pointer -fno-asynchronous-unwind-tables \
 	-fno-strict-aliasing -fno-common -ffunction-sections -fdata-sections \
-	-Ivmkernel -Ivmkernel/include -I$(BUILD)/third_party/multiboot2 -DKAPSEL_VERSION='"$(VERSION)"'
+	-Ivmkernel -Ivmkernel/include -I. -I$(BUILD)/third_party/multiboot2 -DKAPSEL_VERSION='"$(VERSION)"'
 KERNEL_ASFLAGS := -Ivmkernel -Ivmkernel/include -D__ASSEMBLY__
 KERNEL_LDFLAGS := -nostdlib -static -z max-page-size=0x1000 -z noexecstack \
 	--no-warn-rwx-segments -T boot/vmkernel.ld

@@ -9,7 +9,9 @@
 #include <arch/x86/power.h>
 #include <core/init.h>
 #include <core/screen.h>
+#include <core/platform.h>
 #include <core/smp.h>
+#include <drivers/block/drivers.h>
 #include <lib/log.h>
 #include <mm/pmm.h>
 #include <net/vswitch.h>
@@ -34,6 +36,9 @@ void vmkernel_main(struct boot_info *boot, const char *problem)
 	uint32_t cpus = core_init(boot, problem, &options);
 	const char *virt = vm_subsystem_init();
 	core_boot_milestone("virt");
+	drivers_init(platform_acpi());
+	if (options.blockdev_selftest)
+		blockdev_selftest();
 
 	struct pmm_stats stats;
 	pmm_get_stats(&stats);

@@ -31,6 +31,7 @@ static const struct option_spec option_table[] = {
 	{ "nox2apic", OPTION_FLAG, NULL, FIELD(no_x2apic) },
 	{ "noscreen", OPTION_FLAG, NULL, FIELD(no_screen) },
 	{ "test_fault", OPTION_CHOICE, fault_choices, FIELD(test_fault) },
+	{ "blockdev.selftest", OPTION_UINT, NULL, FIELD(blockdev_selftest) },
 };
 
 static void store(void *field, size_t size, uint64_t value)

@@ -28,6 +28,7 @@ struct vmkernel_options {
 	bool no_x2apic;         /* nox2apic: stay in xAPIC mode */
 	bool no_screen;         /* noscreen: no status screen */
 	enum test_fault test_fault; /* test_fault=ud|pf|gp|de|bp: fault after ready */
+	uint32_t blockdev_selftest; /* blockdev.selftest=1: destructive disk check (test images) */
 };
 
 /* Reports problems through report(message) and returns how many there were. */
