@@ -74,6 +74,31 @@ void vmfs_cache_drop_clean(struct vmfs_volume *vol)
 	vol->clean_count = 0;
 }
 
+void vmfs_cache_trim(struct vmfs_volume *vol)
+{
+	uint32_t max = vol->cache_max ? vol->cache_max : VMFS_DEFAULT_CACHE_BLOCKS;
+	if (vol->clean_count <= max || vol->in_op || vol->op_paused)
+		return;
+	/* Down to 3/4, not just under the limit: a trim then pays for many
+	 * operations. Whole buckets from a rotating start stand in for LRU. */
+	uint32_t target = max / 4 * 3;
+	for (uint32_t n = 0; n < CACHE_BUCKETS && vol->clean_count > target; n++) {
+		uint32_t b = vol->evict_bucket;
+		vol->evict_bucket = (b + 1) % CACHE_BUCKETS;
+		struct mblock **pp = &vol->cache[b];
+		while (*pp) {
+			struct mblock *mb = *pp;
+			if (!mb->dirty && !mb->in_op) {
+				*pp = mb->hash_next;
+				vol->os.free(vol->os.ctx, mb);
+				vol->clean_count--;
+			} else {
+				pp = &mb->hash_next;
+			}
+		}
+	}
+}
+
 void vmfs_cache_free(struct vmfs_volume *vol)
 {
 	for (uint32_t b = 0; b < CACHE_BUCKETS; b++) {
@@ -333,8 +358,7 @@ int vmfs_op_begin(struct vmfs_volume *vol, uint32_t blocks_needed)
 		if (err)
 			return err;
 	}
-	if (vol->clean_count > CACHE_CLEAN_MAX)
-		vmfs_cache_drop_clean(vol);
+	vmfs_cache_trim(vol);
 	vol->in_op = true;
 	vol->op_block_count = 0;
 	return 0;

@@ -273,7 +273,7 @@ struct mblock {
 };
 
 #define CACHE_BUCKETS 4096u
-#define CACHE_CLEAN_MAX 8192u
+#define CACHE_BLOCKS_MIN 256u
 
 enum held_kind {
 	HELD_TXN = 1,  /* released after the next commit */
@@ -335,6 +335,9 @@ struct vmfs_volume {
 	struct mblock *dirty[JOURNAL_TXN_MAX];
 	uint32_t dirty_count;
 	uint32_t clean_count;
+	uint32_t cache_max;	/* clean blocks kept; more are evicted between operations */
+	uint32_t evict_bucket;	/* where the next eviction starts: spreads it over the cache */
+	uint32_t api_depth;	/* namespace calls in progress (readdir callbacks nest) */
 	uint32_t txn_capacity;
 	uint64_t seq;		/* last committed transaction */
 	uint64_t last_commit_ns;
@@ -404,6 +407,8 @@ int vmfs_mb_new(struct vmfs_volume *vol, uint64_t addr, enum mb_type type, uint3
 int vmfs_mb_dirty(struct vmfs_volume *vol, struct mblock *mb);
 bool vmfs_mb_is_dirty(struct vmfs_volume *vol, uint64_t addr);
 void vmfs_cache_drop_clean(struct vmfs_volume *vol);
+/* Between operations: evicts clean blocks down to 3/4 of the cache size. */
+void vmfs_cache_trim(struct vmfs_volume *vol);
 void vmfs_cache_free(struct vmfs_volume *vol);
 int vmfs_op_begin(struct vmfs_volume *vol, uint32_t blocks_needed);
 int vmfs_op_end(struct vmfs_volume *vol, int result);

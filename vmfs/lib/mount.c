@@ -218,6 +218,9 @@ int vmfs_mount(const struct vmfs_os *os, struct vmfs_blockdev *dev, const struct
 		return -VMFS_EINVAL;
 	}
 	vol->lock_wait_ms = options->lock_wait_ms ? options->lock_wait_ms : vol->lease_ms + 2 * vol->heartbeat_ms;
+	vol->cache_max = options->cache_blocks ? options->cache_blocks : VMFS_DEFAULT_CACHE_BLOCKS;
+	if (vol->cache_max < CACHE_BLOCKS_MIN)
+		vol->cache_max = CACHE_BLOCKS_MIN;
 	memcpy(vol->host_uuid, options->host_uuid, 16);
 	if (options->host_name) {
 		size_t n = strlen(options->host_name);

@@ -16,10 +16,15 @@ static void api_lock(struct vmfs_volume *vol)
 {
 	if (vol->os.mutex_lock)
 		vol->os.mutex_lock(vol->os.ctx);
+	/* Lookups outside operations fill the cache too; not from a readdir
+	 * callback, whose caller holds pointers to cached blocks. */
+	if (vol->api_depth++ == 0)
+		vmfs_cache_trim(vol);
 }
 
 static void api_unlock(struct vmfs_volume *vol)
 {
+	vol->api_depth--;
 	if (vol->os.mutex_unlock)
 		vol->os.mutex_unlock(vol->os.ctx);
 }

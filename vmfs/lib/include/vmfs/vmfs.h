@@ -17,6 +17,8 @@
 /* Defaults of the timing mount options (real use; tests make them short). */
 #define VMFS_DEFAULT_HEARTBEAT_MS 3000
 #define VMFS_DEFAULT_LEASE_MS 16000
+/* 64 MiB: the inodes and directory blocks of some 15,000 files. */
+#define VMFS_DEFAULT_CACHE_BLOCKS 16384u
 
 struct vmfs_volume;
 struct vmfs_file;
@@ -38,6 +40,7 @@ struct vmfs_mount_options {
 	uint32_t lock_wait_ms;	/* how long a busy lock is waited for; 0: lease + 2 x heartbeat
 				 * (long enough to see a dead holder's lease run out) */
 	bool read_only;		/* no heartbeat slot, no writes, no replay */
+	uint32_t cache_blocks;	/* clean 4 KiB metadata blocks kept in memory; 0: VMFS_DEFAULT_CACHE_BLOCKS */
 };
 
 enum vmfs_lock_mode {
