@@ -119,6 +119,11 @@ emu_boot() {
 			EMU_END_SEEN=1
 			break
 		fi
+		# A guest's kernel panic leaves its VM spinning: nothing more will come.
+		if [ -n "${GUEST_PANIC_RE:-}" ] && grep -aEq -- "$GUEST_PANIC_RE" "$EMU_SERIAL"; then
+			sleep 2 # the rest of the guest's panic message
+			break
+		fi
 		# A panic dump ends with the halted line; stop there, not at the limit.
 		if [ "$halted_at" = 0 ] && grep -aEq -- "$HALTED_RE" "$EMU_SERIAL"; then
 			halted_at=$(date +%s)
@@ -161,6 +166,8 @@ emu_missing_reason() {
 	text=$(emu_serial_text)
 	if grep -q -- "$PANIC_RE" <<<"$text"; then
 		echo "kernel panic before '$marker': $(grep -m1 -- "$PANIC_RE" <<<"$text")"
+	elif [ -n "${GUEST_PANIC_RE:-}" ] && grep -Eq -- "$GUEST_PANIC_RE" <<<"$text"; then
+		echo "guest kernel panic before '$marker': $(grep -m1 -E -- "$GUEST_PANIC_RE" <<<"$text" | head -c 300)"
 	elif [ "$EMU_TIMED_OUT" = 1 ]; then
 		echo "no '$marker' on serial within ${EMU_LIMIT_S}s"
 	elif [ -z "$text" ]; then

@@ -280,6 +280,8 @@ emu_test guests-svm-bochs-ryzen main guests_bochs_svm ryzen 2
 
 LINUX_ASSETS=$BUILD/linux
 LINUX_CMDLINE="console=ttyS0 loglevel=4"
+# A Linux guest that panics never ends its VM: its tests stop at once.
+GUEST_PANIC_RE='Kernel panic - not syncing'
 
 # linux_iso <iso> <vm-spec...>: an ISO (command line `poweroff`) with the
 # given --vm specs; assets built first.
