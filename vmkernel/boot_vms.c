@@ -14,9 +14,11 @@
 #include <lib/string.h>
 #include <mm/heap.h>
 #include <mm/vmm.h>
+#include <mgmt/mgmt.h>
 #include <vdev/platform.h>
 #include <vdev/vdev.h>
 #include <vdev/vdisk.h>
+#include <vdev/vsock.h>
 #include <sched/sched.h>
 #include <vm/guest_loader.h>
 #include <vm/linux_loader.h>
@@ -25,6 +27,7 @@
 #include <vm/vmdef.h>
 
 static unsigned boot_vm_count;
+static bool console_defined;
 
 static void *loader_gpa_to_host(void *ctx, uint64_t gpa, uint64_t length)
 {
@@ -71,6 +74,9 @@ static int attach_devices(const struct boot_info *boot, struct vm *vm,
 		rc = vdev_virtio_console_attach(vm);
 	if (!rc)
 		rc = vdev_virtio_net_attach(vm);
+	/* Only the service console reaches the vmkernel's services. */
+	if (!rc && def->service_console)
+		rc = vdev_virtio_vsock_attach(vm, VSOCK_CID_CONSOLE);
 	return rc;
 }
 
@@ -206,6 +212,10 @@ static struct vm *start_one(const struct boot_info *boot, const struct boot_modu
 	struct vm_definition *def = &b->def;
 	if (vmdef_parse(phys_to_virt(m->phys_start), m->phys_end - m->phys_start, def, error, error_size))
 		goto out;
+	if (def->service_console && console_defined) {
+		snprintf(error, error_size, "a second VM with role = console (there is one service console)");
+		goto out;
+	}
 	if (gather_images(boot, def, &b->kernel, b->modules, &b->module_count, error, error_size))
 		goto out;
 	struct sched_affinity affinity = { .bits = { def->affinity } };
@@ -236,10 +246,31 @@ static struct vm *start_one(const struct boot_info *boot, const struct boot_modu
 	}
 	vm->reset = reset_boot_vm;
 	vm->reset_opaque = b;
+	vm->service_console = def->service_console;
+	vm->restart_on_end = def->console_restart;
+	console_defined |= def->service_console;
 	return vm;
 out:
 	kfree(b);
 	return vm;
+}
+
+static bool boot_vm_autostarts(const struct vm *vm)
+{
+	const struct boot_vm *b = vm->reset_opaque;
+	return b->def.autostart;
+}
+
+/* Loaded but not started: stopped, with start_tsc 0, until the service
+ * console starts it (mgmt/). */
+static void boot_vm_mark_defined(struct vm *vm)
+{
+	uint64_t flags = spin_lock_irqsave(&vm->lock);
+	vm->exit_status = -1;
+	snprintf(vm->stop_reason, sizeof(vm->stop_reason), "defined, never started (autostart = off)");
+	__atomic_store_n(&vm->state, VM_STOPPED, __ATOMIC_RELEASE);
+	spin_unlock_irqrestore(&vm->lock, flags);
+	log_info("vm %s: defined, waiting for vm start (autostart = off)\n", vm->name);
 }
 
 unsigned vm_start_boot_vms(const struct boot_info *boot)
@@ -263,8 +294,21 @@ unsigned vm_start_boot_vms(const struct boot_info *boot)
 			log_error("vm: the definition in module '%s' was refused: %s\n", m->name, error);
 		}
 	}
+	if (console_defined && mgmt_init())
+		log_error("vm: the control service could not start: the service console cannot manage VMs\n");
+	/* The service console first: it manages the others. A VM with
+	 * autostart = off waits for `vm start` (it counts as ended until then). */
 	for (unsigned i = 0; i < started; i++)
-		vm_start(loaded[i]);
+		if (loaded[i]->service_console)
+			vm_start(loaded[i]);
+	for (unsigned i = 0; i < started; i++) {
+		if (loaded[i]->service_console)
+			continue;
+		if (boot_vm_autostarts(loaded[i]))
+			vm_start(loaded[i]);
+		else
+			boot_vm_mark_defined(loaded[i]);
+	}
 	boot_vm_count = started + refused;
 	if (boot_vm_count)
 		log_info("vm: %u boot-time VM%s started, %u refused\n", started, started == 1 ? "" : "s",

@@ -255,6 +255,8 @@ static int acpi_pm_port_write(void *opaque, struct vcpu *vcpu, uint16_t port, un
 	case ACPI_PM_POWER_OFF:
 		/* A clean power-off exits with status 0, which vm_stop logs without the reason. */
 		log_info("vm %s: ACPI power-off (S5)\n", vcpu->vm->name);
+		if (vm_restart_service_console(vcpu, "powered off"))
+			break;
 		vm_stop(vcpu->vm, 0, "ACPI power-off (S5)");
 		break;
 	case ACPI_PM_RESET:

@@ -291,6 +291,8 @@ static enum exit_result handle_triple_fault(struct vcpu *vcpu, struct vmk_exit *
 	struct vm *vm = vcpu->vm;
 	(void)exit;
 
+	if (vm_restart_service_console(vcpu, "crashed (triple fault)"))
+		return EXIT_YIELD;
 	if (vm->on_triple_fault == VM_TRIPLE_FAULT_RESET && vm->reset) {
 		if (vm->resets >= VM_MAX_RESETS) {
 			vm_stop(vm, -1, "vCPU %u: triple fault, and %u resets already: stopped to end a reset loop",

@@ -296,6 +296,35 @@ void vm_stop(struct vm *vm, int64_t exit_status, const char *fmt, ...)
 		vcpu_kick(vm->vcpus[i]);
 }
 
+bool vm_restart_service_console(struct vcpu *vcpu, const char *why)
+{
+	struct vm *vm = vcpu->vm;
+	uint64_t now = rdtsc();
+
+	if (!vm->service_console || !vm->restart_on_end || !vm->reset || vm->vcpu_count != 1 || vcpu->index)
+		return false;
+	if (!vm->restart_window_tsc || now - vm->restart_window_tsc > VM_CONSOLE_RESTART_WINDOW_S * tsc_hz()) {
+		vm->restart_window_tsc = now;
+		vm->restarts_in_window = 0;
+	}
+	if (vm->restarts_in_window >= VM_CONSOLE_RESTARTS) {
+		log_error("vm %s: service console %s, after %u restarts within %u s: not restarted again\n",
+			  vm->name, why, vm->restarts_in_window, VM_CONSOLE_RESTART_WINDOW_S);
+		return false;
+	}
+	vm->restarts_in_window++;
+	uint64_t flags = spin_lock_irqsave(&vm->lock);
+	vm->resets++;
+	spin_unlock_irqrestore(&vm->lock, flags);
+	log_warn("vm %s: service console %s: restarting it (restart %u; running VMs are not affected)\n",
+		 vm->name, why, vm->resets);
+	if (vm->reset(vm)) {
+		log_error("vm %s: the service console could not be restarted\n", vm->name);
+		return false;
+	}
+	return true;
+}
+
 void vcpu_kick(struct vcpu *vcpu)
 {
 	sched_kick(&vcpu->task);

@@ -122,6 +122,10 @@ struct vm {
 	int (*reset)(struct vm *vm);
 	void *reset_opaque;
 	uint32_t resets;                /* [l] since start */
+	bool service_console;           /* (o) role = console: has virtio-vsock, restarted when it ends */
+	bool restart_on_end;            /* (o) console.restart = on */
+	uint32_t restarts_in_window;    /* [v] console restarts since restart_window_tsc */
+	uint64_t restart_window_tsc;    /* [v] */
 	void *console;                  /* (o) the UART that owns its console ring */
 	struct pci_bus *pci;            /* (o) its PCI bus (vdev/pci.h), or NULL */
 	struct vm_chipset *chipset;     /* (o) PIC, PIT, RTC, IOAPIC, ACPI (vdev/chipset.h), or NULL */
@@ -155,6 +159,13 @@ int vm_copy_from_guest(struct vm *vm, uint64_t gpa, void *dst, uint64_t length);
 void vm_start(struct vm *vm);
 /* Ends the VM: every vCPU stops at its next exit; logged with the reason. */
 void vm_stop(struct vm *vm, int64_t exit_status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* The service console powered off or crashed: with console.restart = on
+ * it is restarted (at most VM_CONSOLE_RESTARTS per VM_CONSOLE_RESTART_WINDOW_S
+ * seconds) and true returned; other VMs run on meanwhile. false: the caller
+ * stops it. @pre on vCPU 0's pCPU */
+#define VM_CONSOLE_RESTARTS 5
+#define VM_CONSOLE_RESTART_WINDOW_S 60
+bool vm_restart_service_console(struct vcpu *vcpu, const char *why);
 /* Wakes a vCPU that may be halted or running on another pCPU. */
 void vcpu_kick(struct vcpu *vcpu);
 /* Prints the per-exit-reason counts and cycles of a VM, and its CPU accounting. */

@@ -35,6 +35,9 @@ enum vmdef_key {
 	KEY_RESERVATION,
 	KEY_LIMIT,
 	KEY_AFFINITY,
+	KEY_ROLE,
+	KEY_CONSOLE_RESTART,
+	KEY_AUTOSTART,
 	KEY_COUNT
 };
 
@@ -220,6 +223,37 @@ static int parse_testdev(struct vmdef_parser *parser, struct text_span value)
 	return 0;
 }
 
+/* on/true or off/false into *out. */
+static int parse_switch(struct vmdef_parser *parser, const char *key, struct text_span value, bool *out)
+{
+	if (span_equals_ignoring_case(value, "on") || span_equals_ignoring_case(value, "true"))
+		*out = true;
+	else if (span_equals_ignoring_case(value, "off") || span_equals_ignoring_case(value, "false"))
+		*out = false;
+	else
+		return vmdef_fail(parser, "%s '%.*s' must be on or off", key, (int)value.length, value.start);
+	return 0;
+}
+
+static int parse_role(struct vmdef_parser *parser, struct text_span value)
+{
+	if (!span_equals_ignoring_case(value, "console"))
+		return vmdef_fail(parser, "role '%.*s' is unknown (the only role is console)", (int)value.length,
+				  value.start);
+	parser->out->service_console = true;
+	return 0;
+}
+
+static int parse_console_restart(struct vmdef_parser *parser, struct text_span value)
+{
+	return parse_switch(parser, "console.restart", value, &parser->out->console_restart);
+}
+
+static int parse_autostart(struct vmdef_parser *parser, struct text_span value)
+{
+	return parse_switch(parser, "autostart", value, &parser->out->autostart);
+}
+
 static int parse_on_triple_fault(struct vmdef_parser *parser, struct text_span value)
 {
 	if (span_equals_ignoring_case(value, "stop"))
@@ -332,6 +366,9 @@ static const struct vmdef_key_spec key_table[KEY_COUNT] = {
 	[KEY_RESERVATION] = { "reservation", false, parse_reservation },
 	[KEY_LIMIT] = { "limit", false, parse_limit },
 	[KEY_AFFINITY] = { "affinity", false, parse_affinity },
+	[KEY_ROLE] = { "role", false, parse_role },
+	[KEY_CONSOLE_RESTART] = { "console.restart", false, parse_console_restart },
+	[KEY_AUTOSTART] = { "autostart", false, parse_autostart },
 };
 
 static bool is_key_char(char c)
@@ -413,6 +450,8 @@ int vmdef_parse(const char *text, size_t length, struct vm_definition *out, char
 	memset(out, 0, sizeof(*out));
 	out->memsize_mib = VMDEF_MEMSIZE_DEFAULT_MIB;
 	out->vcpu_count = 1;
+	out->console_restart = true;
+	out->autostart = true;
 	out->on_triple_fault = VMDEF_TRIPLE_FAULT_STOP;
 	out->hw_version = VMDEF_HW_VERSION_CURRENT;
 	if (!text && length)
@@ -445,6 +484,10 @@ int vmdef_parse(const char *text, size_t length, struct vm_definition *out, char
 		return vmdef_fail(&parser, "missing required key 'name'");
 	if (!first_line[KEY_KERNEL])
 		return vmdef_fail(&parser, "missing required key 'kernel'");
+	if (first_line[KEY_CONSOLE_RESTART] && !out->service_console) {
+		parser.line = first_line[KEY_CONSOLE_RESTART];
+		return vmdef_fail(&parser, "console.restart needs role = console");
+	}
 	if (out->shares >= SHARES_LOW_MARK) {
 		uint32_t per_vcpu = out->shares == SHARES_LOW_MARK	 ? VMDEF_SHARES_PER_VCPU_DEFAULT / 2
 				    : out->shares == SHARES_NORMAL_MARK ? VMDEF_SHARES_PER_VCPU_DEFAULT

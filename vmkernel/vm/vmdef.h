@@ -24,6 +24,12 @@
  *   limit = "50%"                most CPU it ever gets, percent of one pCPU,
  *                                1..100 per vCPU, >= reservation; default none
  *   affinity = "0,2-3"           pCPUs (0..63) its vCPUs may run on; default all
+ *   role = "console"             the service console (at most one): started
+ *                                first, gets virtio-vsock (CID 3); default none
+ *   console.restart = "off"      on/off: restart the console when it powers off
+ *                                or crashes (role = console only); default on
+ *   autostart = "off"            on/off: start at boot, or wait for `vm start`
+ *                                from the service console; default on
  *
  * Keys are case-insensitive (ESX writes memSize). Unlike ESX, an unknown or
  * repeated key is an error: a typo in a boot-time definition must be loud.
@@ -80,6 +86,9 @@ struct vm_definition {
 	uint32_t reservation_pct;  /* 0: none */
 	uint32_t limit_pct;        /* 0: none */
 	uint64_t affinity;         /* bit n: pCPU n; 0: every pCPU */
+	bool service_console;      /* role = console */
+	bool console_restart;      /* console.restart, default on */
+	bool autostart;            /* default on */
 };
 
 /*
