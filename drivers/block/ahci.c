@@ -232,7 +232,7 @@ static void ahci_port_init(const struct pci_device *pci, volatile uint8_t *abar,
 	struct ahci_port *p = kzalloc(sizeof(*p));
 	if (!p)
 		return;
-	p->regs = abar + 0x100 + 0x80 * index;
+	p->regs = abar + 0x100 + 0x80ul * index;
 	uint32_t ssts = port_read(p, PORT_SSTS);
 	if ((ssts & 0xf) != 3 || port_read(p, PORT_SIG) != SIG_SATA) {
 		kfree(p); /* no device, no link, or not a disk (ATAPI) */

@@ -686,4 +686,4 @@ blockdev_disks() {
 }
 
 emu_test blockdev-virtio-pc main blockdev_disks pc virtio:vblk0 bad-virtio:vblk1
-emu_test blockdev-q35 main blockdev_disks q35 virtio:vblk0 ahci:ahci0
+emu_test blockdev-q35 main blockdev_disks q35 virtio:vblk0 ahci:ahci0 nvme:nvme0n1
