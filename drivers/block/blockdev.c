@@ -212,7 +212,12 @@ static void register_partition(struct blockdev *disk, unsigned number, const uin
 		log_warn("blockdev: warning: %s: out of memory for partition %u\n", disk->name, number);
 		return;
 	}
-	snprintf(part->name, sizeof(part->name), "%sp%u", disk->name, number);
+	if (snprintf(part->name, sizeof(part->name), "%sp%u", disk->name, number) >=
+	    (int)sizeof(part->name)) {
+		log_warn("blockdev: warning: %s: partition %u: name too long\n", disk->name, number);
+		kfree(part);
+		return;
+	}
 	part->sector_size = disk->sector_size;
 	part->sector_count = last - first + 1;
 	part->max_sectors_per_request = disk->max_sectors_per_request;
