@@ -4,10 +4,12 @@
 # ISO_FLAGS='--module "build/sc/vmlinuz sc-kernel"'.
 
 ISO_CMDLINE ?=
-# Two demo VMs, so `make run` shows Kapsel running guests: their output
+-include mgmt-console/build.mk
+# The service console (mgmt-console/build.mk) when it can be built, and two
+# demo VMs, so `make run` shows Kapsel running guests: their output
 # appears on the console as "vm demo1: ...". ISO_FLAGS= builds a bare ISO.
 ISO_DEMO_GUEST := $(BUILD)/guests/demo.elf
-ISO_FLAGS ?= --vm 'name=demo1 kernel=$(ISO_DEMO_GUEST) mem=32M' \
+ISO_FLAGS ?= $(MGMT_CONSOLE_VM) --vm 'name=demo1 kernel=$(ISO_DEMO_GUEST) mem=32M' \
 	--vm 'name=demo2 kernel=$(ISO_DEMO_GUEST) mem=64M'
 
 # Rebuilt when the command line or flags change, not only the inputs.
@@ -17,7 +19,7 @@ $(BUILD)/iso-options: FORCE
 		printf '%s\n' '$(subst ','\'',$(ISO_CMDLINE) $(ISO_FLAGS))' > $@
 
 $(BUILD)/kapsel.iso: $(BUILD)/vmkernel.elf $(BUILD)/kapsel.efi scripts/mkiso \
-		boot/grub/grub.cfg.in $(BUILD)/iso-options $(ISO_DEMO_GUEST)
+		boot/grub/grub.cfg.in $(BUILD)/iso-options $(ISO_DEMO_GUEST) $(MGMT_CONSOLE_FILES)
 	scripts/mkiso -o $@.tmp --kernel $(BUILD)/vmkernel.elf --efi $(BUILD)/kapsel.efi \
 		--cmdline '$(subst ','\'',$(ISO_CMDLINE))' $(ISO_FLAGS)
 	mv $@.tmp $@

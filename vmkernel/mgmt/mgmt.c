@@ -62,7 +62,7 @@ static const char *vm_state_name(const struct vm *vm)
 static struct vm *find_vm(const char *name)
 {
 	for (struct vm *vm = vm_list(); vm; vm = vm->next)
-		if (!strcmp(vm->name, name))
+		if (strcmp(vm->name, name) == 0)
 			return vm;
 	return NULL;
 }
@@ -205,8 +205,10 @@ static void handle_line(struct vsock_connection *c, struct mgmt_session *s)
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
 		const struct mgmt_command *command = &commands[i];
 		unsigned fixed = command->object ? 2 : 1;
-		if (strcmp(r.words[0], command->verb) || (command->object && (r.word_count < 2 ||
-									    strcmp(r.words[1], command->object))))
+		bool verb_matches = strcmp(r.words[0], command->verb) == 0;
+		bool object_matches = !command->object ||
+				      (r.word_count >= 2 && strcmp(r.words[1], command->object) == 0);
+		if (!verb_matches || !object_matches)
 			continue;
 		if (r.word_count != fixed + command->arguments) {
 			reply(&r, "err EINVAL %s%s%s takes %u argument%s", command->verb, command->object ? " " : "",
