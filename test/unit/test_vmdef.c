@@ -442,4 +442,25 @@ UNIT_TEST(cpu_scheduling_errors)
 	CHECK_STR(parse_error(MINIMAL "affinity = \",1\"\n"), "line 3: affinity ',1' must list pCPUs 0..63, as in 0,2-3");
 }
 
+UNIT_TEST(service_console_keys)
+{
+	CHECK_EQ(parse(MINIMAL), 0);
+	CHECK(!def.service_console);
+	CHECK(def.console_restart);
+	CHECK(def.autostart);
+	CHECK_EQ(parse(MINIMAL "role = \"console\"\nconsole.restart = off\n"), 0);
+	CHECK(def.service_console);
+	CHECK(!def.console_restart);
+	CHECK_EQ(parse(MINIMAL "Role = Console\n"), 0);
+	CHECK(def.service_console);
+	CHECK(def.console_restart);
+	CHECK_EQ(parse(MINIMAL "autostart = false\n"), 0);
+	CHECK(!def.autostart);
+	CHECK_STR(parse_error(MINIMAL "role = agent\n"), "line 3: role 'agent' is unknown (the only role is console)");
+	CHECK_STR(parse_error(MINIMAL "console.restart = on\n"), "line 3: console.restart needs role = console");
+	CHECK_STR(parse_error(MINIMAL "role = console\nconsole.restart = maybe\n"),
+		  "line 4: console.restart 'maybe' must be on or off");
+	CHECK_STR(parse_error(MINIMAL "autostart = 1\n"), "line 3: autostart '1' must be on or off");
+}
+
 UNIT_MAIN()
