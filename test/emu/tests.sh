@@ -413,6 +413,56 @@ emu_test linux-vmx-bochs-skylake-smp2 long linux_bochs corei7_skylake_x 2
 # 8 vCPUs on 2 host CPUs, 4 GiB of guest RAM (1 GiB of it above 4 GiB).
 emu_test linux-svm-smp8-4g long linux_guests_6g 2 600 lx8:vmlinux:8:4G
 
+# --- The service console (mgmt-console/): Debian's kernel with our initrd as
+# the role = console VM, beside a ticking test guest (ticker, 40 s of 10 ms
+# LAPIC ticks) and a guest with autostart = off (spare). Its /init, with
+# kapsel_console.selftest=spare, runs vmkctl over virtio-vsock: version,
+# vm list, vm start spare, vm stop spare, datastore list and an unknown VM
+# (refused), printing "console-test: PASS|FAIL ..."; then it powers off.
+# The vmkernel restarts it; the restarted console (vmkctl version shows 1
+# restart) ends itself through the test-exit port. The ticker must keep
+# ticking across all this and end after the restart, with status 0.
+console_restart() {
+	local iso=$EMU_DIR/console.iso text why line
+	mgmt-console/build "$BUILD" >"$EMU_DIR/console-build.log" 2>&1 ||
+		{ emu_fail "mgmt-console/build failed: $(tail -n 1 "$EMU_DIR/console-build.log")"; return; }
+	scripts/mkiso -o "$iso" --kernel "$KERNEL_ELF" --efi "$KERNEL_EFI" --timeout 0 --poweroff-when-done \
+		--vm "name=console role=console kernel=$BUILD/mgmt-console/vmlinuz initrd=$BUILD/mgmt-console/initrd mem=128M cpus=1 cmdline=\"console=ttyS0 loglevel=4 kapsel_console.selftest=spare\"" \
+		--vm "name=ticker kernel=$BUILD/guests/cpu_spin.elf mem=32M cmdline=\"tick_us=10000 ticks=4000\"" \
+		--vm "name=spare kernel=$BUILD/guests/cpu_spin.elf mem=32M autostart=off cmdline=\"tick_us=10000 ticks=100000\"" \
+		>"$EMU_DIR/mkiso.log" 2>&1 || { emu_mkiso_failed; return; }
+	emu_qemu 300 "$GUEST_SUMMARY_RE" -machine pc -smp 2 -m 2G -cdrom "$iso" -boot d
+	[ "$EMU_END_SEEN" = 1 ] || { emu_fail "$(emu_missing_reason "guests: N passed, M failed")"; return; }
+	text=$(emu_serial_text)
+	if grep -q "^vm console: console-test: FAIL" <<<"$text"; then
+		emu_fail "$(grep -m1 "^vm console: console-test: FAIL" <<<"$text" | cut -c1-200)"
+		return
+	fi
+	for line in "PASS version: protocol=1.0 " "PASS vm list: name=spare state=defined" \
+		"PASS vm start spare: name=spare state=running" "PASS vm list after start: name=spare state=running" \
+		"PASS vm stop spare: name=spare state=stopped" "PASS datastore list: count=0" \
+		"PASS unknown vm refused: vmkctl: error ENOENT" "boot after 0 restarts" "powering off" \
+		"boot after 1 restarts" "restarted, done"; do
+		grep -q "^vm console: console-test: $line" <<<"$text" || { emu_fail "no console line '$line'"; return; }
+	done
+	why=$(awk '
+		/^vm console: service console powered off: restarting it/ && !restart { restart = NR }
+		/^vm ticker: exited status=0/ { ticker = NR }
+		/^vm spare: cpu_spin: start/ { spare = NR }
+		/^vm spare: exited status=0/ { spare_end = NR }
+		END {
+			if (!restart) print "the vmkernel did not restart the console"
+			else if (!ticker) print "ticker did not end with status 0"
+			else if (ticker < restart) print "ticker ended before the console restarted: nothing was shown to keep running"
+			else if (!spare || !spare_end) print "spare was not started and stopped"
+		}' <<<"$text")
+	[ -z "$why" ] || { emu_fail "$why"; return; }
+	grep -q "^guests: 3 passed, 0 failed" <<<"$text" ||
+		{ emu_fail "summary is '$(grep -m1 -E "$GUEST_SUMMARY_RE" <<<"$text")', expected 'guests: 3 passed, 0 failed'"; return; }
+	emu_pass
+}
+emu_test console-svm-vmkctl-restart main console_restart
+
 # --- The CPU scheduler (vmkernel/sched/): cpu_spin and smp_many guests on
 # ISOs of their own, in QEMU TCG (SVM) under -icount, where the TSC counts
 # instructions: shares, limits and reservations then come out the same in
@@ -630,28 +680,34 @@ emu_test sched-shares-2to1-vmx-bochs long sched_shares 2000 1000 corei7_skylake_
 VMFS_TYPE_GUID=AA31E02A-400F-11DB-9590-000C2911D1B8
 
 # blockdev_disks <machine> <disk-kind:name...>: kinds virtio, ahci, nvme,
-# bad-virtio (a GPT with a corrupted header: logged, ignored, no panic).
+# nvme4k (4096-byte logical blocks), ro-virtio (read-only: the selftest's
+# write must fail with -EROFS and leave the image alone) and bad-virtio (a
+# GPT with a corrupted header: logged, ignored, no panic).
 blockdev_disks() {
-	local machine=$1 spec kind name image token text offset found args=() checks=() n=0
+	local machine=$1 spec kind name image token text found size first mkgpt args=() checks=() n=0
 	shift
 	for spec in "$@"; do
 		kind=${spec%%:*}
 		name=${spec#*:}
 		image=$EMU_DIR/disk$n.img
 		token="kapsel-pattern-$kind-$RANDOM$RANDOM"
-		if [ "$kind" = bad-virtio ]; then
-			python3 test/emu/mkgpt.py --corrupt-header "$image" 8 "$VMFS_TYPE_GUID" bad "$token" ||
-				{ emu_fail "mkgpt.py failed"; return; }
-		else
-			python3 test/emu/mkgpt.py "$image" 16 "$VMFS_TYPE_GUID" "disk$n" "$token" ||
-				{ emu_fail "mkgpt.py failed"; return; }
-		fi
+		size=512
+		mkgpt=()
+		case $kind in
+		bad-virtio) mkgpt=(--corrupt-header) ;;
+		nvme4k) size=4096 ;;
+		esac
+		python3 test/emu/mkgpt.py "${mkgpt[@]}" --sector-size "$size" "$image" 16 "$VMFS_TYPE_GUID" "disk$n" "$token" ||
+			{ emu_fail "mkgpt.py failed"; return; }
 		case $kind in
 		virtio | bad-virtio) args+=(-drive "file=$image,format=raw,if=virtio") ;;
+		ro-virtio) args+=(-drive "file=$image,format=raw,if=virtio,readonly=on") ;;
 		ahci) args+=(-drive "file=$image,format=raw,if=none,id=disk$n" -device "ide-hd,drive=disk$n,bus=ide.$n") ;;
 		nvme) args+=(-drive "file=$image,format=raw,if=none,id=disk$n" -device "nvme,drive=disk$n,serial=kapsel$n") ;;
+		nvme4k) args+=(-drive "file=$image,format=raw,if=none,id=disk$n"
+			-device "nvme,drive=disk$n,serial=kapsel$n,logical_block_size=4096,physical_block_size=4096") ;;
 		esac
-		checks+=("$kind:$name:$image:$token")
+		checks+=("$kind:$name:$image:$token:$size")
 		n=$((n + 1))
 	done
 	emu_qemu 60 "$READY_RE" -machine "$machine" -smp 1 -m 512M \
@@ -661,9 +717,10 @@ blockdev_disks() {
 	text=$(emu_serial_text)
 	grep -q "^blockdev: selftest done" <<<"$text" || { emu_fail "no 'blockdev: selftest done' line"; return; }
 	for spec in "${checks[@]}"; do
-		IFS=: read -r kind name image token <<<"$spec"
-		grep -Eq "^blockdev: $name: [0-9]+ sectors of 512 bytes" <<<"$text" ||
-			{ emu_fail "$kind disk $name not registered"; return; }
+		IFS=: read -r kind name image token size <<<"$spec"
+		first=$((1048576 / size))
+		grep -Eq "^blockdev: $name: [0-9]+ sectors of $size bytes" <<<"$text" ||
+			{ emu_fail "$kind disk $name not registered with $size-byte sectors"; return; }
 		if [ "$kind" = bad-virtio ]; then
 			grep -q "^blockdev: $name: GPT ignored: header CRC32 mismatch" <<<"$text" ||
 				{ emu_fail "corrupted GPT on $name not reported"; return; }
@@ -671,19 +728,24 @@ blockdev_disks() {
 				{ emu_fail "a partition of the corrupted GPT on $name was registered"; return; }
 			continue
 		fi
-		grep -Eq "^blockdev: ${name}p1: sectors 2048-[0-9]+ of $name, [0-9]+ MiB, type $VMFS_TYPE_GUID, name 'disk[0-9]'" <<<"$text" ||
+		grep -Eq "^blockdev: ${name}p1: sectors $first-[0-9]+ of $name, [0-9]+ MiB, type $VMFS_TYPE_GUID, name 'disk[0-9]'" <<<"$text" ||
 			{ emu_fail "partition ${name}p1 not listed with its range, size and type"; return; }
 		grep -q "^blockdev: selftest ${name}p1 read '$token'" <<<"$text" ||
 			{ emu_fail "${name}p1: the pattern $token was not read back"; return; }
+		found=$(dd if="$image" bs=1 skip=$(((first + 1) * size)) count=64 status=none | tr -d '\0')
+		if [ "$kind" = ro-virtio ]; then
+			grep -q "^blockdev: selftest ${name}p1 FAIL write/flush/read error -30" <<<"$text" ||
+				{ emu_fail "${name}p1: a write to the read-only disk did not fail with -EROFS"; return; }
+			[ -z "$found" ] || { emu_fail "${name}p1: the read-only image was written: '$found'"; return; }
+			continue
+		fi
 		grep -q "^blockdev: selftest ${name}p1 write ok" <<<"$text" ||
 			{ emu_fail "${name}p1: write/flush/read-back failed"; return; }
-		offset=$((2049 * 512))
-		found=$(dd if="$image" bs=1 skip="$offset" count=64 status=none | tr -d '\0')
 		[ "$found" = "written by kapsel ${name}p1" ] ||
 			{ emu_fail "${name}p1: the image holds '$found' where the vmkernel wrote"; return; }
 	done
 	emu_pass
 }
 
-emu_test blockdev-virtio-pc main blockdev_disks pc virtio:vblk0 bad-virtio:vblk1
-emu_test blockdev-q35 main blockdev_disks q35 virtio:vblk0 ahci:ahci0 nvme:nvme0n1
+emu_test blockdev-virtio-pc main blockdev_disks pc virtio:vblk0 bad-virtio:vblk1 ro-virtio:vblk2
+emu_test blockdev-q35 main blockdev_disks q35 virtio:vblk0 ahci:ahci0 nvme:nvme0n1 nvme4k:nvme1n1
