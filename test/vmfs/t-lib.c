@@ -959,12 +959,83 @@ struct test {
 	bool (*fn)(void);
 };
 
+/* Inode capacity scales with the volume: mkfs picks one inode per MiB of AG
+ * data (up to 3584 per AG, past 1024 with the large-inode-table feature). */
+static bool test_inode_capacity(void)
+{
+	struct disk_super sb;
+	struct vmfs_mkfs_options mo = { 0 };
+	quiet_log = true;
+	OK(vmfs_mkfs_geometry(&sim_os, 16ull << 30, &mo, &sb));
+	REQUIRE((uint64_t)sb.ag_count * (sb.inodes_per_ag - 1) >= 16000, "16 GiB, 1 MiB blocks: %u AGs x %u inodes",
+		sb.ag_count, sb.inodes_per_ag);
+	OK(vmfs_mkfs_geometry(&sim_os, 64ull << 30, &mo, &sb));
+	REQUIRE((uint64_t)sb.ag_count * (sb.inodes_per_ag - 1) >= 64000, "64 GiB, 1 MiB blocks: %u AGs x %u inodes",
+		sb.ag_count, sb.inodes_per_ag);
+	OK(vmfs_mkfs_geometry(&sim_os, 4ull << 40, &mo, &sb));
+	REQUIRE(sb.inodes_per_ag == INODES_PER_AG_MAX && (sb.feature_incompat & INCOMPAT_LARGE_INODE_TABLE),
+		"4 TiB: %u inodes per AG, incompat 0x%x", sb.inodes_per_ag, sb.feature_incompat);
+	mo.inodes_per_ag = INODES_PER_AG_MAX + 8;
+	FAILS(vmfs_mkfs_geometry(&sim_os, 4ull << 30, &mo, &sb), VMFS_EINVAL);
+	quiet_log = false;
+	/* A real volume with a large table: more than 1024 inodes in one AG. */
+	format_inodes = 2048;
+	bool ok = format(96 << 20, 65536);
+	format_inodes = 256;
+	if (!ok)
+		return false;
+	const struct disk_super *s0 = (const struct disk_super *)ram.data;
+	REQUIRE(s0->inodes_per_ag == 2048 && (s0->feature_incompat & INCOMPAT_LARGE_INODE_TABLE),
+		"mkfs: %u inodes per AG, incompat 0x%x", s0->inodes_per_ag, s0->feature_incompat);
+	struct vmfs_volume *vol = mount_host(1);
+	REQUIRE(vol, "%s", mount_error);
+	char path[64];
+	uint32_t high_index = 0;
+	for (int i = 0; i < 1500; i++) {
+		snprintf(path, sizeof(path), "/f%04d", i);
+		if (!write_file(vol, path, 0, path, strlen(path)))
+			return false;
+		struct vmfs_stat st;
+		OK(vmfs_stat(vol, path, &st));
+		if (st.ino % 2048 > high_index)
+			high_index = st.ino % 2048;
+	}
+	REQUIRE(high_index > 1024, "no inode past index 1024 of its AG (highest %u)", high_index);
+	OK(vmfs_unmount(vol));
+	REQUIRE(fsck_run(false) == VMFS_FSCK_CLEAN, "fsck with 1500 inodes not clean: %s", last_error);
+	vol = mount_host(2);
+	REQUIRE(vol, "%s", mount_error);
+	for (int i = 0; i < 1500; i += 13) {
+		snprintf(path, sizeof(path), "/f%04d", i);
+		if (!read_equals(vol, path, 0, path, strlen(path)))
+			return false;
+	}
+	OK(vmfs_unmount(vol));
+	/* Without the feature flag such a volume is damaged, not misread. */
+	struct disk_super *s = (struct disk_super *)ram.data;
+	s->feature_incompat &= ~INCOMPAT_LARGE_INODE_TABLE;
+	vmfs_mb_seal(s, MB_SUPER, 0, 0);
+	uint64_t last = ram.size / MB_SIZE - 1;
+	memcpy(ram.data + MB_SIZE, s, MB_SIZE);
+	vmfs_mb_seal(ram.data + MB_SIZE, MB_SUPER, 1, 0);
+	memcpy(ram.data + last * MB_SIZE, s, MB_SIZE);
+	vmfs_mb_seal(ram.data + last * MB_SIZE, MB_SUPER, last, 0);
+	quiet_log = true;
+	struct vmfs_mount_options o = host_options(1);
+	FAILS(vmfs_super_check(&sim_os, s, ram.size), VMFS_EBADMSG);
+	REQUIRE(strstr(last_error, "large inode table"), "message: %s", last_error);
+	FAILS(vmfs_mount(&sim_os, &dev, &o, &vol), VMFS_EBADMSG);
+	quiet_log = false;
+	return true;
+}
+
 static const struct test tests[] = {
 	{ "limits", test_limits },
 	{ "format-mount", test_format_mount },
 	{ "file-io", test_file_io },
 	{ "truncate-allocate", test_truncate_allocate },
 	{ "directories", test_directories },
+	{ "inode-capacity", test_inode_capacity },
 	{ "clone-cow", test_clone_cow },
 	{ "many-extents", test_many_extents },
 	{ "crash-replay", test_crash_replay },

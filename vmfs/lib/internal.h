@@ -17,7 +17,10 @@
 #define HB_MAGIC 0x3142484bu
 #define LOCK_MAGIC 0x4b434c4bu
 #define FORMAT_VERSION 1u
-#define INCOMPAT_KNOWN 0u
+/* inodes_per_ag above 1024: the inode bitmap runs past byte 704 of the AG
+ * header, where version-1 readers without this flag expect zeros. */
+#define INCOMPAT_LARGE_INODE_TABLE 1u
+#define INCOMPAT_KNOWN INCOMPAT_LARGE_INODE_TABLE
 #define RO_COMPAT_KNOWN 0u
 
 enum mb_type {
@@ -40,7 +43,8 @@ enum mb_type {
 #define JOURNAL_TXN_MAX 504u
 #define REFCOUNTS_PER_BLOCK 1016u
 #define REFCOUNT_BLOCKS_MAX 8u
-#define INODES_PER_AG_MAX 1024u
+#define INODES_PER_AG_MAX 3584u
+#define INODES_PER_AG_SMALL_MAX 1024u /* without INCOMPAT_LARGE_INODE_TABLE */
 #define DIRBLOCKS_PER_AG_MAX 16384u
 #define INLINE_BYTES 3456u
 #define INLINE_EXTENTS 216u
@@ -177,7 +181,6 @@ struct disk_aghdr {
 	uint32_t data_blocks;
 	uint8_t zero[12];
 	uint8_t inode_bitmap[INODES_PER_AG_MAX / 8];
-	uint8_t zero2[320];
 	uint8_t dirblock_bitmap[DIRBLOCKS_PER_AG_MAX / 8];
 	uint8_t zero3[1024];
 };

@@ -198,6 +198,8 @@ int vmfs_super_check(const struct vmfs_os *os, const struct disk_super *sb, uint
 		SUPER_BAD("bad journal size");
 	if (sb->inodes_per_ag < 8 || sb->inodes_per_ag > INODES_PER_AG_MAX || sb->inodes_per_ag % 8)
 		SUPER_BAD("bad inodes per AG");
+	if (sb->inodes_per_ag > INODES_PER_AG_SMALL_MAX && !(sb->feature_incompat & INCOMPAT_LARGE_INODE_TABLE))
+		SUPER_BAD("more than 1024 inodes per AG without the large inode table feature");
 	if (sb->dirblocks_per_ag < 8 || sb->dirblocks_per_ag > DIRBLOCKS_PER_AG_MAX || sb->dirblocks_per_ag % 8)
 		SUPER_BAD("bad directory blocks per AG");
 	if (sb->data_blocks_per_ag < 1 || sb->data_blocks_per_ag > REFCOUNTS_PER_BLOCK * REFCOUNT_BLOCKS_MAX ||

@@ -17,9 +17,10 @@ int vmfs_mkfs_geometry(const struct vmfs_os *os, uint64_t bytes, const struct vm
 	}
 	bool small = bytes < 4ull * 1024 * 1024 * 1024;
 	uint32_t journal = o->journal_blocks ? o->journal_blocks : small ? 64 : 256;
-	uint32_t inodes = o->inodes_per_ag ? o->inodes_per_ag : small ? 256 : 512;
+	/* 0 until the AG size is known: one inode per MiB of data, see below. */
+	uint32_t inodes = o->inodes_per_ag ? o->inodes_per_ag : small ? 256 : 0;
 	uint32_t dirblocks = o->dirblocks_per_ag ? o->dirblocks_per_ag : small ? 1024 : 2048;
-	if (journal < JOURNAL_MIN || journal > (1u << 20) || inodes < 8 || inodes > INODES_PER_AG_MAX ||
+	if (journal < JOURNAL_MIN || journal > (1u << 20) || (inodes && inodes < 8) || inodes > INODES_PER_AG_MAX ||
 	    inodes % 8 || dirblocks < 8 || dirblocks > DIRBLOCKS_PER_AG_MAX || dirblocks % 8) {
 		vmfs_logf(os, VMFS_LOG_ERROR, "bad mkfs parameters (journal %u, inodes/AG %u, dirblocks/AG %u)",
 			  journal, inodes, dirblocks);
@@ -34,7 +35,6 @@ int vmfs_mkfs_geometry(const struct vmfs_os *os, uint64_t bytes, const struct vm
 	sb->volume_lock = VOLUME_LOCK_MB;
 	sb->journal_start = JOURNAL_START;
 	sb->journal_blocks = journal;
-	sb->inodes_per_ag = inodes;
 	sb->dirblocks_per_ag = dirblocks;
 	/* AGs of up to 8 refcount blocks, so a volume has at least ~64 AGs
 	 * (hosts allocate in parallel) and a huge file needs few extents. */
@@ -42,6 +42,16 @@ int vmfs_mkfs_geometry(const struct vmfs_os *os, uint64_t bytes, const struct vm
 	uint64_t groups = bytes / per_block_group;
 	sb->refcount_blocks = groups < 1 ? 1 : groups > REFCOUNT_BLOCKS_MAX ? REFCOUNT_BLOCKS_MAX : (uint32_t)groups;
 	sb->data_blocks_per_ag = REFCOUNTS_PER_BLOCK * sb->refcount_blocks;
+	if (!inodes) {
+		/* A datastore holds a few large files per VM, but the file count
+		 * must still grow with the volume: one inode per MiB of AG data
+		 * (the table costs 0.4 % of the space), at least 512. */
+		uint64_t per_mib = (uint64_t)sb->data_blocks_per_ag * bs / (1024 * 1024) / 8 * 8;
+		inodes = per_mib < 512 ? 512 : per_mib > INODES_PER_AG_MAX ? INODES_PER_AG_MAX : (uint32_t)per_mib;
+	}
+	sb->inodes_per_ag = inodes;
+	if (inodes > INODES_PER_AG_SMALL_MAX)
+		sb->feature_incompat |= INCOMPAT_LARGE_INODE_TABLE;
 	uint64_t meta = (1ull + sb->refcount_blocks + inodes + dirblocks) * MB_SIZE;
 	sb->ag_meta_dblocks = (uint32_t)((meta + bs - 1) / bs);
 	sb->ag_bytes = ((uint64_t)sb->ag_meta_dblocks + sb->data_blocks_per_ag) * bs;

@@ -11,9 +11,8 @@
  *      the host filesystem (open O_CREAT|O_EXCL + close, stat), the creates
  *      ending with a sync on each side (vmfs_sync; syncfs);
  *   4. fsck -n of a 64 GiB sparse volume holding 10,000 files.
- * An AG holds at most 1024 inodes and 8128 data blocks, so with the default
- * 1 MiB blocks a 64 GiB volume has room for only 8192 files: the create and
- * fsck volumes use 256 KiB blocks (32 AGs of 2 GiB).
+ * Every volume has the default geometry (1 MiB blocks, inodes per AG as
+ * mkfs picks them: one per MiB of data, so 16 GiB holds 16,240 files).
  * usage: bench_vmfs WORKDIR   (needs about 11 GiB free there)
  */
 #define _GNU_SOURCE
@@ -66,15 +65,14 @@ static char *path_in(const char *name)
 	return p;
 }
 
-/* @block_size 0: the default (1 MiB). */
-static struct vmfs_volume *make_volume(const char *image, uint64_t bytes, uint32_t block_size, struct vmfs_blockdev *dev)
+static struct vmfs_volume *make_volume(const char *image, uint64_t bytes, struct vmfs_blockdev *dev)
 {
 	unlink(image);
 	struct vmfs_posix_dev_options dopt = { .direct = true, .create = true, .size_bytes = bytes };
 	int err = vmfs_posix_open(image, &dopt, dev);
 	if (err)
 		die("open image", err);
-	struct vmfs_mkfs_options mk = { .label = "bench", .block_size = block_size, .inodes_per_ag = block_size ? 1024 : 0 };
+	struct vmfs_mkfs_options mk = { .label = "bench" };
 	if ((err = vmfs_mkfs(&os, dev, &mk)))
 		die("mkfs", err);
 	struct vmfs_mount_options mo = { .host_uuid = { 0xbe, 0x7c } };
@@ -114,7 +112,7 @@ static void bench_sequential(void)
 	/* library: a thin file on a volume in an image file, O_DIRECT */
 	struct vmfs_blockdev dev;
 	const char *image = path_in("seq.img");
-	struct vmfs_volume *vol = make_volume(image, SEQ_BYTES + 512 * MIB, 0, &dev);
+	struct vmfs_volume *vol = make_volume(image, SEQ_BYTES + 512 * MIB, &dev);
 	struct vmfs_file *f;
 	int err = vmfs_open(vol, "/seq", VMFS_O_CREAT, VMFS_LOCK_EXCLUSIVE, &f);
 	if (err)
@@ -164,7 +162,7 @@ static void bench_clone(void)
 
 	struct vmfs_blockdev dev;
 	const char *image = path_in("clone.img");
-	struct vmfs_volume *vol = make_volume(image, CLONE_BYTES + 1024 * MIB, 0, &dev);
+	struct vmfs_volume *vol = make_volume(image, CLONE_BYTES + 1024 * MIB, &dev);
 	struct vmfs_file *f;
 	int err = vmfs_open(vol, "/disk-flat.vmdk", VMFS_O_CREAT, VMFS_LOCK_EXCLUSIVE, &f);
 	if (!err)
@@ -228,7 +226,7 @@ static void bench_creates(void)
 
 	struct vmfs_blockdev dev;
 	const char *image = path_in("creates.img");
-	struct vmfs_volume *vol = make_volume(image, 16384 * MIB, 256 << 10, &dev);
+	struct vmfs_volume *vol = make_volume(image, 16384 * MIB, &dev);
 	int err = vmfs_mkdir(vol, "/vm");
 	if (err)
 		die("mkdir", err);
@@ -269,7 +267,7 @@ static void bench_fsck(void)
 {
 	struct vmfs_blockdev dev;
 	const char *image = path_in("fsck.img");
-	struct vmfs_volume *vol = make_volume(image, 64ull << 30, 256 << 10, &dev);
+	struct vmfs_volume *vol = make_volume(image, 64ull << 30, &dev);
 	static uint8_t data[70000];
 	memset(data, 0x6b, sizeof(data));
 	char name[64];
