@@ -463,56 +463,6 @@ console_restart() {
 }
 emu_test console-svm-vmkctl-restart main console_restart
 
-# --- The service console (mgmt-console/): Debian's kernel with our initrd as
-# the role = console VM, beside a ticking test guest (ticker, 40 s of 10 ms
-# LAPIC ticks) and a guest with autostart = off (spare). Its /init, with
-# kapsel_console.selftest=spare, runs vmkctl over virtio-vsock: version,
-# vm list, vm start spare, vm stop spare, datastore list and an unknown VM
-# (refused), printing "console-test: PASS|FAIL ..."; then it powers off.
-# The vmkernel restarts it; the restarted console (vmkctl version shows 1
-# restart) ends itself through the test-exit port. The ticker must keep
-# ticking across all this and end after the restart, with status 0.
-console_restart() {
-	local iso=$EMU_DIR/console.iso text why line
-	mgmt-console/build "$BUILD" >"$EMU_DIR/console-build.log" 2>&1 ||
-		{ emu_fail "mgmt-console/build failed: $(tail -n 1 "$EMU_DIR/console-build.log")"; return; }
-	scripts/mkiso -o "$iso" --kernel "$KERNEL_ELF" --efi "$KERNEL_EFI" --timeout 0 --poweroff-when-done \
-		--vm "name=console role=console kernel=$BUILD/mgmt-console/vmlinuz initrd=$BUILD/mgmt-console/initrd mem=128M cpus=1 cmdline=\"console=ttyS0 loglevel=4 kapsel_console.selftest=spare\"" \
-		--vm "name=ticker kernel=$BUILD/guests/cpu_spin.elf mem=32M cmdline=\"tick_us=10000 ticks=4000\"" \
-		--vm "name=spare kernel=$BUILD/guests/cpu_spin.elf mem=32M autostart=off cmdline=\"tick_us=10000 ticks=100000\"" \
-		>"$EMU_DIR/mkiso.log" 2>&1 || { emu_mkiso_failed; return; }
-	emu_qemu 300 "$GUEST_SUMMARY_RE" -machine pc -smp 2 -m 2G -cdrom "$iso" -boot d
-	[ "$EMU_END_SEEN" = 1 ] || { emu_fail "$(emu_missing_reason "guests: N passed, M failed")"; return; }
-	text=$(emu_serial_text)
-	if grep -q "^vm console: console-test: FAIL" <<<"$text"; then
-		emu_fail "$(grep -m1 "^vm console: console-test: FAIL" <<<"$text" | cut -c1-200)"
-		return
-	fi
-	for line in "PASS version: protocol=1.0 " "PASS vm list: name=spare state=defined" \
-		"PASS vm start spare: name=spare state=running" "PASS vm list after start: name=spare state=running" \
-		"PASS vm stop spare: name=spare state=stopped" "PASS datastore list: count=0" \
-		"PASS unknown vm refused: vmkctl: error ENOENT" "boot after 0 restarts" "powering off" \
-		"boot after 1 restarts" "restarted, done"; do
-		grep -q "^vm console: console-test: $line" <<<"$text" || { emu_fail "no console line '$line'"; return; }
-	done
-	why=$(awk '
-		/^vm console: service console powered off: restarting it/ && !restart { restart = NR }
-		/^vm ticker: exited status=0/ { ticker = NR }
-		/^vm spare: cpu_spin: start/ { spare = NR }
-		/^vm spare: exited status=0/ { spare_end = NR }
-		END {
-			if (!restart) print "the vmkernel did not restart the console"
-			else if (!ticker) print "ticker did not end with status 0"
-			else if (ticker < restart) print "ticker ended before the console restarted: nothing was shown to keep running"
-			else if (!spare || !spare_end) print "spare was not started and stopped"
-		}' <<<"$text")
-	[ -z "$why" ] || { emu_fail "$why"; return; }
-	grep -q "^guests: 3 passed, 0 failed" <<<"$text" ||
-		{ emu_fail "summary is '$(grep -m1 -E "$GUEST_SUMMARY_RE" <<<"$text")', expected 'guests: 3 passed, 0 failed'"; return; }
-	emu_pass
-}
-emu_test console-svm-vmkctl-restart main console_restart
-
 # --- The CPU scheduler (vmkernel/sched/): cpu_spin and smp_many guests on
 # ISOs of their own, in QEMU TCG (SVM) under -icount, where the TSC counts
 # instructions: shares, limits and reservations then come out the same in
