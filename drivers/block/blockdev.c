@@ -77,8 +77,13 @@ static int submit_and_wait(struct blockdev *dev, enum blockdev_op op, uint64_t s
 	int rc = dev->ops->submit(dev, &req);
 	if (rc)
 		return rc;
-	while (!__atomic_load_n(&wait.finished, __ATOMIC_ACQUIRE))
+	/* The interrupt normally completes it; polling now and then covers
+	 * interrupts being off here and lets the driver time the request out. */
+	for (uint32_t spins = 1; !__atomic_load_n(&wait.finished, __ATOMIC_ACQUIRE); spins++) {
+		if (dev->ops->poll && spins % 1024 == 0)
+			dev->ops->poll(dev);
 		cpu_relax();
+	}
 	return req.status;
 }
 
@@ -162,7 +167,13 @@ static int partition_submit(struct blockdev *dev, struct blockdev_request *req)
 	return rc;
 }
 
-static const struct blockdev_ops partition_ops = { .submit = partition_submit };
+static void partition_poll(struct blockdev *dev)
+{
+	if (dev->parent->ops->poll)
+		dev->parent->ops->poll(dev->parent);
+}
+
+static const struct blockdev_ops partition_ops = { .submit = partition_submit, .poll = partition_poll };
 
 /* --- GPT ---------------------------------------------------------------- */
 

@@ -43,6 +43,10 @@ struct blockdev_request {
 struct blockdev_ops {
 	/* Queues the request; returns 0 or -errno (then done() is not called). */
 	int (*submit)(struct blockdev *dev, struct blockdev_request *req);
+	/* Optional: reaps completions and enforces the driver's timeouts without
+	 * an interrupt; the sync helpers call it while they wait (so they work
+	 * with interrupts off too). */
+	void (*poll)(struct blockdev *dev);
 };
 
 struct blockdev {

@@ -6,17 +6,24 @@
  *
  * Memory: every queue is one frame; data goes through a contiguous 64 KiB
  * bounce buffer described by PRP1 (first page) and PRP2 (a PRP list frame
- * holding the other pages, built once). Completion is polled (the phase tag
- * of the next completion entry), bounded by the controller's CAP.TO or
- * NVME_TIMEOUT_MS; commands are issued one at a time under the controller
- * lock. A timeout fails the request with -EIO and takes the controller out
- * of service; an error status fails that request only.
+ * holding the other pages, built once), so one I/O command is in flight at
+ * a time and the others wait in a FIFO.
+ *
+ * I/O completion is interrupt-driven: MSI-X entry 0 (or MSI) raises a vector
+ * from the PCI pool and the handler reaps the completion queue and starts the
+ * next request. The same reaping runs from blockdev poll (sync waiters) and
+ * enforces the timeout (CAP.TO, at least NVME_TIMEOUT_MS): a command that
+ * never completes fails with -EIO, with everything queued behind it, and
+ * takes the controller out of service; an error status fails that request
+ * only. Without MSI/MSI-X, I/O is issued and polled synchronously. Admin
+ * commands (initialisation only) are always polled.
  */
 #include <drivers/block/blockdev.h>
 #include <drivers/block/drivers.h>
 #include <drivers/pci/pci.h>
 
 #include <arch/x86/cpu.h>
+#include <arch/x86/interrupt.h>
 #include <arch/x86/lapic.h>
 #include <lib/errno.h>
 #include <lib/log.h>
@@ -81,8 +88,17 @@ struct nvme_queue {
 	uint16_t id;
 };
 
+struct nvme_namespace;
+
+/* A request waiting for, or in, the I/O queue. */
+struct nvme_pending {
+	struct blockdev_request *req;
+	struct nvme_namespace *ns;
+	struct nvme_pending *next;
+};
+
 struct nvme_controller {
-	struct spinlock lock;
+	struct spinlock lock; /* guards everything below after probe */
 	volatile uint8_t *regs;
 	uint32_t doorbell_stride;
 	uint32_t timeout_ms;
@@ -93,6 +109,13 @@ struct nvme_controller {
 	uint64_t prp_list_phys;
 	bool broken;
 	unsigned index;
+	bool use_interrupts;
+	uint8_t vector;
+	uint64_t interrupts;
+	struct nvme_pending *inflight;       /* on the I/O queue, or NULL */
+	uint16_t inflight_command_id;
+	uint64_t inflight_deadline;          /* TSC */
+	struct nvme_pending *waiting, *waiting_tail;
 };
 
 struct nvme_namespace {
@@ -198,6 +221,161 @@ static void set_data(const struct nvme_controller *c, struct nvme_command *cmd, 
 		cmd->prp2 = c->prp_list_phys;
 }
 
+static struct nvme_controller *controller_by_vector[256];
+
+/* Issues the first waiting request when the queue is idle. @pre lock held. */
+static void start_next(struct nvme_controller *c)
+{
+	struct nvme_pending *p = c->waiting;
+	if (!p || c->inflight || c->broken)
+		return;
+	c->waiting = p->next;
+	if (!c->waiting)
+		c->waiting_tail = NULL;
+	struct blockdev_request *req = p->req;
+	struct nvme_command cmd = { 0 };
+	cmd.nsid = p->ns->nsid;
+	if (req->op == BLOCKDEV_FLUSH) {
+		cmd.dw0 = IO_FLUSH;
+	} else {
+		uint32_t bytes = req->sector_count * p->ns->dev.sector_size;
+		cmd.dw0 = req->op == BLOCKDEV_WRITE ? IO_WRITE : IO_READ;
+		set_data(c, &cmd, bytes);
+		cmd.cdw10 = (uint32_t)req->sector;
+		cmd.cdw11 = (uint32_t)(req->sector >> 32);
+		cmd.cdw12 = (req->sector_count - 1) |
+			    (req->op == BLOCKDEV_WRITE && (req->flags & BLOCKDEV_REQ_FUA) ? 1u << 30 : 0);
+		if (req->op == BLOCKDEV_WRITE)
+			memcpy(c->bounce, req->buffer, bytes);
+	}
+	c->inflight_command_id = c->next_command_id++;
+	cmd.dw0 |= (uint32_t)c->inflight_command_id << 16;
+	struct nvme_queue *q = &c->io;
+	q->sq[q->sq_tail] = cmd;
+	q->sq_tail = (uint16_t)((q->sq_tail + 1) % NVME_QUEUE_ENTRIES);
+	c->inflight = p;
+	c->inflight_deadline = rdtsc() + tsc_hz() / 1000 * c->timeout_ms;
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	doorbell(c, q->id, false, q->sq_tail);
+}
+
+static void finish(struct nvme_pending *p, int status, struct nvme_pending **done_list)
+{
+	p->req->status = status;
+	p->next = *done_list;
+	*done_list = p;
+}
+
+/* Reaps the I/O completion queue and checks the timeout. @pre lock held.
+ * Finished requests go to *done_list; their done() runs after unlocking. */
+static void reap(struct nvme_controller *c, struct nvme_pending **done_list)
+{
+	struct nvme_queue *q = &c->io;
+	for (;;) {
+		volatile struct nvme_completion *e = &q->cq[q->cq_head];
+		uint16_t status = e->status;
+		if ((status & 1) != q->phase)
+			break;
+		uint16_t id = e->command_id;
+		q->cq_head = (uint16_t)((q->cq_head + 1) % NVME_QUEUE_ENTRIES);
+		if (q->cq_head == 0)
+			q->phase ^= 1;
+		doorbell(c, q->id, true, q->cq_head);
+		struct nvme_pending *p = c->inflight;
+		if (!p || id != c->inflight_command_id) {
+			log_warn("nvme%u: unexpected completion for command %u, ignored\n", c->index, id);
+			continue;
+		}
+		c->inflight = NULL;
+		uint16_t code = status >> 1;
+		int result = 0;
+		if (code) {
+			log_warn("%s: I/O at %lu failed (status type %u code 0x%02x)\n", p->ns->dev.name,
+				 p->req->sector, (code >> 8) & 7, code & 0xff);
+			result = -EIO;
+		} else if (p->req->op == BLOCKDEV_READ) {
+			memcpy(p->req->buffer, c->bounce,
+			       (size_t)p->req->sector_count * p->ns->dev.sector_size);
+		}
+		finish(p, result, done_list);
+		start_next(c);
+	}
+	if (c->inflight && (rdtsc() > c->inflight_deadline || (reg_read32(c, REG_CSTS) & CSTS_FATAL))) {
+		c->broken = true;
+		log_error("nvme%u: I/O command timed out after %u ms; controller disabled\n", c->index,
+			  c->timeout_ms);
+		finish(c->inflight, -EIO, done_list);
+		c->inflight = NULL;
+	}
+	if (c->broken) {
+		while (c->waiting) {
+			struct nvme_pending *p = c->waiting;
+			c->waiting = p->next;
+			finish(p, -EIO, done_list);
+		}
+		c->waiting_tail = NULL;
+	}
+}
+
+static void complete_all(struct nvme_pending *done_list)
+{
+	while (done_list) {
+		struct nvme_pending *p = done_list;
+		done_list = p->next;
+		struct blockdev_request *req = p->req;
+		kfree(p);
+		req->done(req);
+	}
+}
+
+static void controller_service(struct nvme_controller *c)
+{
+	struct nvme_pending *done_list = NULL;
+	uint64_t flags = spin_lock_irqsave(&c->lock);
+	reap(c, &done_list);
+	spin_unlock_irqrestore(&c->lock, flags);
+	complete_all(done_list);
+}
+
+static void nvme_interrupt(struct interrupt_frame *frame)
+{
+	struct nvme_controller *c = controller_by_vector[frame->vector & 0xff];
+	if (!c)
+		return;
+	if (__atomic_fetch_add(&c->interrupts, 1, __ATOMIC_RELAXED) == 0)
+		log_info("nvme%u: first I/O interrupt (vector 0x%x)\n", c->index, c->vector);
+	controller_service(c);
+}
+
+static void nvme_poll(struct blockdev *dev)
+{
+	struct nvme_namespace *ns = dev->driver_data;
+	if (ns->ctrl->use_interrupts)
+		controller_service(ns->ctrl);
+}
+
+static int nvme_submit_queued(struct nvme_namespace *ns, struct blockdev_request *req)
+{
+	struct nvme_controller *c = ns->ctrl;
+	struct nvme_pending *p = kzalloc(sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	p->req = req;
+	p->ns = ns;
+	struct nvme_pending *done_list = NULL;
+	uint64_t flags = spin_lock_irqsave(&c->lock);
+	if (c->waiting_tail)
+		c->waiting_tail->next = p;
+	else
+		c->waiting = p;
+	c->waiting_tail = p;
+	start_next(c);
+	reap(c, &done_list); /* fails it at once if the controller is broken */
+	spin_unlock_irqrestore(&c->lock, flags);
+	complete_all(done_list);
+	return 0;
+}
+
 static int nvme_submit(struct blockdev *dev, struct blockdev_request *req)
 {
 	struct nvme_namespace *ns = dev->driver_data;
@@ -207,6 +385,8 @@ static int nvme_submit(struct blockdev *dev, struct blockdev_request *req)
 	if (req->op != BLOCKDEV_FLUSH && (req->sector_count == 0 ||
 					  req->sector_count > dev->max_sectors_per_request))
 		return -EINVAL;
+	if (c->use_interrupts)
+		return nvme_submit_queued(ns, req);
 	uint32_t bytes = req->sector_count * dev->sector_size;
 	struct nvme_command cmd = { 0 };
 	cmd.nsid = ns->nsid;
@@ -234,7 +414,7 @@ static int nvme_submit(struct blockdev *dev, struct blockdev_request *req)
 	return 0;
 }
 
-static const struct blockdev_ops nvme_ops = { .submit = nvme_submit };
+static const struct blockdev_ops nvme_ops = { .submit = nvme_submit, .poll = nvme_poll };
 
 static bool wait_ready(const struct nvme_controller *c, bool ready)
 {
@@ -291,7 +471,8 @@ static struct nvme_namespace *identify_namespace(struct nvme_controller *c, uint
 	return ns;
 }
 
-static const char *controller_init(struct nvme_controller *c, uint32_t *namespace_count)
+static const char *controller_init(struct nvme_controller *c, const struct pci_device *pci,
+				   uint32_t *namespace_count)
 {
 	uint64_t cap = reg_read32(c, REG_CAP) | (uint64_t)reg_read32(c, REG_CAP + 4) << 32;
 	c->doorbell_stride = 4u << ((cap >> 32) & 0xf);
@@ -342,9 +523,18 @@ static const char *controller_init(struct nvme_controller *c, uint32_t *namespac
 	log_info("nvme%u: '%s', %u namespace%s\n", c->index, model, *namespace_count,
 		 *namespace_count == 1 ? "" : "s");
 
+	/* I/O completions interrupt through MSI-X entry 0 (or the one MSI). */
+	c->vector = pci_alloc_vector();
+	if (c->vector) {
+		controller_by_vector[c->vector] = c;
+		interrupt_register(c->vector, nvme_interrupt);
+		c->use_interrupts = pci_msix_enable(pci, 0, c->vector) == 0 ||
+				    pci_msi_enable(pci, c->vector) == 0;
+	}
 	cmd = (struct nvme_command){ .dw0 = ADMIN_CREATE_CQ, .prp1 = c->io.cq_phys,
 				     .cdw10 = (NVME_QUEUE_ENTRIES - 1) << 16 | c->io.id,
-				     .cdw11 = 1 /* physically contiguous, interrupts off */ };
+				     /* physically contiguous; interrupts enabled, vector 0 */
+				     .cdw11 = 1u | (c->use_interrupts ? 2u : 0u) };
 	if (run_command(c, &c->admin, &cmd, NULL))
 		return "cannot create the I/O completion queue";
 	cmd = (struct nvme_command){ .dw0 = ADMIN_CREATE_SQ, .prp1 = c->io.sq_phys,
@@ -352,6 +542,8 @@ static const char *controller_init(struct nvme_controller *c, uint32_t *namespac
 				     .cdw11 = (uint32_t)c->io.id << 16 | 1 };
 	if (run_command(c, &c->admin, &cmd, NULL))
 		return "cannot create the I/O submission queue";
+	log_info("nvme%u: I/O completion by %s\n", c->index,
+		 c->use_interrupts ? (pci->msix_cap ? "MSI-X" : "MSI") : "polling");
 	return NULL;
 }
 
@@ -372,7 +564,7 @@ int nvme_probe(struct pci_device *pci)
 	pci_enable_device(pci);
 	uint32_t namespaces = 0;
 	uint64_t flags = spin_lock_irqsave(&c->lock);
-	const char *why = controller_init(c, &namespaces);
+	const char *why = controller_init(c, pci, &namespaces);
 	spin_unlock_irqrestore(&c->lock, flags);
 	if (why) {
 		log_warn("nvme%u: controller at %02x:%02x.%u %s, ignored\n", c->index, pci->bus,

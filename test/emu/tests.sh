@@ -730,6 +730,10 @@ blockdev_disks() {
 		fi
 		grep -Eq "^blockdev: ${name}p1: sectors $first-[0-9]+ of $name, [0-9]+ MiB, type $VMFS_TYPE_GUID, name 'disk[0-9]'" <<<"$text" ||
 			{ emu_fail "partition ${name}p1 not listed with its range, size and type"; return; }
+		if [[ $kind == nvme* ]]; then
+			grep -q "^${name%n*}: first I/O interrupt" <<<"$text" ||
+				{ emu_fail "${name%n*}: no I/O completed by interrupt (MSI-X)"; return; }
+		fi
 		grep -q "^blockdev: selftest ${name}p1 read '$token'" <<<"$text" ||
 			{ emu_fail "${name}p1: the pattern $token was not read back"; return; }
 		found=$(dd if="$image" bs=1 skip=$(((first + 1) * size)) count=64 status=none | tr -d '\0')
