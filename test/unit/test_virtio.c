@@ -4,8 +4,9 @@
  * vdev/pci.c registers, called as the exit path would) over a fake guest
  * RAM. Covers the transport (features, status, queue setup, MSI-X and INTx
  * with the ISR, NEEDS_RESET and reset), virtio-blk (I/O, errors, GET_ID,
- * read-only disks), virtio-console (output lines, input) and virtio-net
- * through the internal switch between two VMs.
+ * read-only disks), virtio-console (output lines, input), virtio-net
+ * through the internal switch between two VMs, and virtio-vsock streams
+ * with hostile packets.
  */
 #include "unit.h"
 #include "fake_guest_ram.h"
@@ -20,6 +21,7 @@
 #include <vdev/vdisk.h>
 #include <vdev/virtio_pci.h>
 #include <vdev/vnic.h>
+#include <vdev/vsock.h>
 #include <vm/vm.h>
 
 /* ---- stubs of the layers below ---- */
@@ -597,6 +599,186 @@ UNIT_TEST(net_between_two_vms)
 	CHECK_EQ(completed(&a, 1), 0);
 	vswitch_get_stats(&before);
 	CHECK_EQ(before.frames, after.frames);
+}
+
+/* ---- virtio-vsock ---- */
+
+struct vsock_packet {
+	uint64_t src_cid, dst_cid;
+	uint32_t src_port, dst_port, len;
+	uint16_t type, op;
+	uint32_t flags, buf_alloc, fwd_cnt;
+} __attribute__((packed));
+
+#define VSOCK_RX_BUFFERS 0x40000u
+#define VSOCK_RX_BUFFER_SIZE 0x200u
+#define VSOCK_TX_BUFFER 0x50000u
+enum { OP_REQUEST = 1, OP_RESPONSE, OP_RST, OP_SHUTDOWN, OP_RW, OP_CREDIT_UPDATE, OP_CREDIT_REQUEST };
+
+static unsigned vsock_accepted, vsock_closed;
+static uint64_t vsock_peer_cid;
+
+static int echo_accept(struct vsock_connection *c, struct vm *vm, uint64_t peer_cid)
+{
+	(void)c;
+	(void)vm;
+	vsock_peer_cid = peer_cid;
+	vsock_accepted++;
+	return 0;
+}
+
+/* Echoes; "close" makes it close the connection. */
+static void echo_receive(struct vsock_connection *c, const char *data, size_t length)
+{
+	if (length == 5 && !memcmp(data, "close", 5)) {
+		vsock_close(c);
+		return;
+	}
+	CHECK_EQ(vsock_send(c, data, length), 0);
+}
+
+static void echo_closed(struct vsock_connection *c)
+{
+	(void)c;
+	vsock_closed++;
+}
+
+static const struct vsock_service echo_service = { 1024, echo_accept, echo_receive, echo_closed };
+
+static void vsock_post_rx(struct driver *d, uint16_t buffer)
+{
+	desc(d, 0, buffer, VSOCK_RX_BUFFERS + buffer * VSOCK_RX_BUFFER_SIZE, VSOCK_RX_BUFFER_SIZE,
+	     VIRTQ_DESC_F_WRITE, 0);
+	kick(d, 0, buffer);
+}
+
+/* The guest sends one packet (header + payload). */
+static void vsock_send_packet(struct driver *d, uint64_t src_cid, uint32_t src_port, uint32_t dst_port,
+			      uint16_t op, const char *payload, uint32_t len, uint32_t buf_alloc)
+{
+	struct vsock_packet h = { src_cid, VSOCK_CID_HOST, src_port, dst_port, len, 1, op, 0, buf_alloc, 0 };
+	put(VSOCK_TX_BUFFER, &h, sizeof(h));
+	if (payload)
+		put(VSOCK_TX_BUFFER + sizeof(h), payload, (unsigned)strlen(payload));
+	desc(d, 1, 0, VSOCK_TX_BUFFER, (uint32_t)sizeof(h) + (payload ? (uint32_t)strlen(payload) : 0), 0, 0);
+	kick(d, 1, 0);
+	CHECK_EQ(completed(d, 1), 0);
+}
+
+/* The next packet the device put into a receive buffer (re-posted), or
+ * op 0 when none. */
+static struct vsock_packet vsock_receive(struct driver *d, char *payload)
+{
+	struct vsock_packet h = { 0 };
+	if (get16(d->q[0].used + 2) == d->q[0].used_seen)
+		return h;
+	uint64_t element = d->q[0].used + 4 + 8 * (d->q[0].used_seen++ % QSIZE);
+	uint16_t buffer = (uint16_t)get32(element);
+	uint32_t length = get32(element + 4);
+	uint64_t at = VSOCK_RX_BUFFERS + buffer * VSOCK_RX_BUFFER_SIZE;
+	CHECK(length >= sizeof(h));
+	memcpy(&h, fake_guest_ram + at, sizeof(h));
+	CHECK_EQ(length, sizeof(h) + h.len);
+	if (payload) {
+		memcpy(payload, fake_guest_ram + at + sizeof(h), h.len);
+		payload[h.len] = '\0';
+	}
+	vsock_post_rx(d, buffer);
+	return h;
+}
+
+UNIT_TEST(vsock_streams_and_hostile_packets)
+{
+	struct driver d;
+	char text[VSOCK_RX_BUFFER_SIZE];
+	struct vsock_packet p;
+	fake_guest_ram_init(RAM_SIZE);
+	fresh_vm(&vm_a, "console");
+	CHECK_EQ(vdev_virtio_vsock_attach(&vm_a, VSOCK_CID_CONSOLE), 0);
+	static bool registered;
+	if (!registered) {
+		CHECK_EQ(vsock_register_service(&echo_service), 0);
+		registered = true;
+	}
+	CHECK_EQ(vsock_register_service(&echo_service), -EEXIST);
+	probe(&d, &vm_a, 0x1053);
+	CHECK_EQ(bar_read(&d, d.bar0 + VIRTIO_PCI_DEVICE_OFFSET, 8), VSOCK_CID_CONSOLE);
+	CHECK(negotiate(&d, 0, 1));
+	setup_queue(&d, 0, 0x10000, 0xffff);
+	setup_queue(&d, 1, 0x11000, 0xffff);
+	set_status(&d, status(&d) | VIRTIO_STATUS_DRIVER_OK);
+	for (uint16_t i = 0; i < 4; i++)
+		vsock_post_rx(&d, i);
+	vsock_accepted = vsock_closed = 0;
+
+	/* Connect, echo. */
+	vsock_send_packet(&d, 3, 5000, 1024, OP_REQUEST, NULL, 0, 4096);
+	p = vsock_receive(&d, NULL);
+	CHECK_EQ(p.op, OP_RESPONSE);
+	CHECK_EQ(p.dst_port, 5000);
+	CHECK_EQ(p.dst_cid, 3);
+	CHECK_EQ(p.buf_alloc, 65536);
+	CHECK_EQ(vsock_accepted, 1);
+	CHECK_EQ(vsock_peer_cid, 3);
+	vsock_send_packet(&d, 3, 5000, 1024, OP_RW, "hello", 5, 4096);
+	p = vsock_receive(&d, text);
+	CHECK_EQ(p.op, OP_RW);
+	CHECK_EQ(p.fwd_cnt, 5);
+	CHECK(strcmp(text, "hello") == 0);
+
+	/* A spoofed source CID, an unknown port, an unknown op: resets only. */
+	vsock_send_packet(&d, 4, 5000, 1024, OP_RW, "spoof", 5, 4096);
+	CHECK_EQ(vsock_receive(&d, NULL).op, OP_RST);
+	CHECK_EQ(vsock_closed, 0);
+	vsock_send_packet(&d, 3, 5001, 999, OP_REQUEST, NULL, 0, 4096);
+	p = vsock_receive(&d, NULL);
+	CHECK_EQ(p.op, OP_RST);
+	CHECK_EQ(p.dst_port, 5001);
+	vsock_send_packet(&d, 3, 5002, 1024, OP_RW, "x", 1, 4096); /* no such connection */
+	CHECK_EQ(vsock_receive(&d, NULL).op, OP_RST);
+	vsock_send_packet(&d, 3, 5000, 1024, OP_RW, "again", 5, 4096);
+	p = vsock_receive(&d, text);
+	CHECK_EQ(p.op, OP_RW);
+	CHECK(strcmp(text, "again") == 0);
+
+	/* Flow control: no credit, no data; a credit update releases it. */
+	vsock_send_packet(&d, 3, 5000, 1024, OP_RW, "wait", 4, 9); /* 9 - 10 sent: no credit */
+	CHECK_EQ(vsock_receive(&d, NULL).op, 0);
+	vsock_send_packet(&d, 3, 5000, 1024, OP_CREDIT_UPDATE, NULL, 0, 4096);
+	p = vsock_receive(&d, text);
+	CHECK_EQ(p.op, OP_RW);
+	CHECK(strcmp(text, "wait") == 0);
+	vsock_send_packet(&d, 3, 5000, 1024, OP_CREDIT_REQUEST, NULL, 0, 4096);
+	p = vsock_receive(&d, NULL);
+	CHECK_EQ(p.op, OP_CREDIT_UPDATE);
+	CHECK_EQ(p.fwd_cnt, 14);
+
+	/* A second connection; then a length beyond its buffer resets the first only. */
+	vsock_send_packet(&d, 3, 6000, 1024, OP_REQUEST, NULL, 0, 4096);
+	CHECK_EQ(vsock_receive(&d, NULL).op, OP_RESPONSE);
+	struct vsock_packet lying = { 3, VSOCK_CID_HOST, 5000, 1024, 4000, 1, OP_RW, 0, 4096, 0 };
+	put(VSOCK_TX_BUFFER, &lying, sizeof(lying));
+	desc(&d, 1, 0, VSOCK_TX_BUFFER, sizeof(lying) + 8, 0, 0);
+	kick(&d, 1, 0);
+	CHECK_EQ(completed(&d, 1), 0);
+	p = vsock_receive(&d, NULL);
+	CHECK_EQ(p.op, OP_RST);
+	CHECK_EQ(p.dst_port, 5000);
+	CHECK_EQ(vsock_closed, 1);
+	vsock_send_packet(&d, 3, 6000, 1024, OP_RW, "alive", 5, 4096);
+	p = vsock_receive(&d, text);
+	CHECK_EQ(p.dst_port, 6000);
+	CHECK(strcmp(text, "alive") == 0);
+	CHECK(!(status(&d) & VIRTIO_STATUS_NEEDS_RESET));
+
+	/* The service closes: SHUTDOWN, then the guest's RST ends it. */
+	vsock_send_packet(&d, 3, 6000, 1024, OP_RW, "close", 5, 4096);
+	p = vsock_receive(&d, NULL);
+	CHECK_EQ(p.op, OP_SHUTDOWN);
+	CHECK_EQ(p.flags, 3);
+	vsock_send_packet(&d, 3, 6000, 1024, OP_RST, NULL, 0, 4096);
+	CHECK_EQ(vsock_closed, 2);
+	CHECK_EQ(vsock_receive(&d, NULL).op, 0);
 }
 
 UNIT_MAIN()
