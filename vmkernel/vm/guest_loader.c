@@ -1,6 +1,7 @@
 #include <vm/guest_loader.h>
 
 #include <lib/errno.h>
+#include <lib/le.h>
 #include <lib/printf.h>
 #include <lib/string.h>
 
@@ -150,39 +151,6 @@ static int loader_fail(struct loader *loader, int code, const char *fmt, ...)
 		va_end(ap);
 	}
 	return code;
-}
-
-static uint16_t read_u16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] | p[1] << 8);
-}
-
-static uint32_t read_u32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static uint64_t read_u64(const uint8_t *p)
-{
-	return (uint64_t)read_u32(p) | (uint64_t)read_u32(p + 4) << 32;
-}
-
-static void store_u16(uint8_t *p, uint16_t value)
-{
-	p[0] = (uint8_t)value;
-	p[1] = (uint8_t)(value >> 8);
-}
-
-static void store_u32(uint8_t *p, uint32_t value)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(value >> (8 * i));
-}
-
-static void store_u64(uint8_t *p, uint64_t value)
-{
-	store_u32(p, (uint32_t)value);
-	store_u32(p + 4, (uint32_t)(value >> 32));
 }
 
 static uint64_t align_up(uint64_t value, uint64_t alignment)
@@ -437,8 +405,8 @@ static int elf_plan(struct loader *loader, const struct guest_image *image, bool
 	if (!is64 && !allow_elf32)
 		return loader_fail(loader, -ENOEXEC,
 				   "ELF32 kernel without a Multiboot header: 32-bit kernels start only through Multiboot");
-	uint16_t type = read_u16(data + 16);
-	uint16_t machine = read_u16(data + 18);
+	uint16_t type = le16_get(data + 16);
+	uint16_t machine = le16_get(data + 18);
 	if (type != ELF_TYPE_EXECUTABLE)
 		return loader_fail(loader, -ENOEXEC,
 				   "ELF type %u is not supported: only executables (ET_EXEC) load", type);
@@ -447,10 +415,10 @@ static int elf_plan(struct loader *loader, const struct guest_image *image, bool
 		return loader_fail(loader, -ENOEXEC, "ELF%u machine %u is not supported (expected %u)",
 				   is64 ? 64u : 32u, machine, expected_machine);
 
-	uint64_t entry = is64 ? read_u64(data + 24) : read_u32(data + 24);
-	uint64_t phoff = is64 ? read_u64(data + 32) : read_u32(data + 28);
-	uint64_t phentsize = read_u16(data + (is64 ? 54 : 42));
-	uint64_t phnum = read_u16(data + (is64 ? 56 : 44));
+	uint64_t entry = is64 ? le64_get(data + 24) : le32_get(data + 24);
+	uint64_t phoff = is64 ? le64_get(data + 32) : le32_get(data + 28);
+	uint64_t phentsize = le16_get(data + (is64 ? 54 : 42));
+	uint64_t phnum = le16_get(data + (is64 ? 56 : 44));
 	uint64_t phdr_size = is64 ? ELF64_PROGRAM_HEADER_SIZE : ELF32_PROGRAM_HEADER_SIZE;
 	if (!phnum)
 		return loader_fail(loader, -ENOEXEC, "ELF has no program headers");
@@ -466,13 +434,13 @@ static int elf_plan(struct loader *loader, const struct guest_image *image, bool
 	plan->count = 0;
 	for (uint64_t i = 0; i < phnum; i++) {
 		const uint8_t *ph = data + phoff + i * phentsize;
-		if (read_u32(ph) != ELF_PT_LOAD)
+		if (le32_get(ph) != ELF_PT_LOAD)
 			continue;
-		uint64_t offset = is64 ? read_u64(ph + 8) : read_u32(ph + 4);
-		uint64_t vaddr = is64 ? read_u64(ph + 16) : read_u32(ph + 8);
-		uint64_t paddr = is64 ? read_u64(ph + 24) : read_u32(ph + 12);
-		uint64_t filesz = is64 ? read_u64(ph + 32) : read_u32(ph + 16);
-		uint64_t memsz = is64 ? read_u64(ph + 40) : read_u32(ph + 20);
+		uint64_t offset = is64 ? le64_get(ph + 8) : le32_get(ph + 4);
+		uint64_t vaddr = is64 ? le64_get(ph + 16) : le32_get(ph + 8);
+		uint64_t paddr = is64 ? le64_get(ph + 24) : le32_get(ph + 12);
+		uint64_t filesz = is64 ? le64_get(ph + 32) : le32_get(ph + 16);
+		uint64_t memsz = is64 ? le64_get(ph + 40) : le32_get(ph + 20);
 		if (offset > size || filesz > size - offset)
 			return loader_fail(loader, -ENOEXEC,
 					   "ELF segment %llu: file bytes 0x%llx + 0x%llx run past the end of the file (%llu bytes)",
@@ -600,9 +568,9 @@ static void scan_multiboot1(const struct guest_image *image, struct header_scan 
 
 	for (uint64_t offset = 0; offset + 12 <= end; offset += MB1_HEADER_ALIGN) {
 		const uint8_t *p = image->data + offset;
-		if (read_u32(p) != MB1_HEADER_MAGIC)
+		if (le32_get(p) != MB1_HEADER_MAGIC)
 			continue;
-		if ((uint32_t)(read_u32(p) + read_u32(p + 4) + read_u32(p + 8)) == 0) {
+		if ((uint32_t)(le32_get(p) + le32_get(p + 4) + le32_get(p + 8)) == 0) {
 			scan->found = true;
 			scan->offset = offset;
 			return;
@@ -620,9 +588,9 @@ static void scan_multiboot2(const struct guest_image *image, struct header_scan 
 
 	for (uint64_t offset = 0; offset + 16 <= end; offset += MB2_HEADER_ALIGN) {
 		const uint8_t *p = image->data + offset;
-		if (read_u32(p) != MB2_HEADER_MAGIC)
+		if (le32_get(p) != MB2_HEADER_MAGIC)
 			continue;
-		if ((uint32_t)(read_u32(p) + read_u32(p + 4) + read_u32(p + 8) + read_u32(p + 12)) == 0) {
+		if ((uint32_t)(le32_get(p) + le32_get(p + 4) + le32_get(p + 8) + le32_get(p + 12)) == 0) {
 			scan->found = true;
 			scan->offset = offset;
 			return;
@@ -645,7 +613,7 @@ static int multiboot1_plan(struct loader *loader, const struct guest_image *imag
 			   struct kernel_plan *plan)
 {
 	const uint8_t *header = image->data + offset;
-	uint32_t flags = read_u32(header + 4);
+	uint32_t flags = le32_get(header + 4);
 	uint32_t unknown = flags & MB1_FLAGS_REQUIRED_MASK &
 			   ~(MB1_FLAG_PAGE_ALIGN | MB1_FLAG_MEMORY_INFO | MB1_FLAG_VIDEO_MODE);
 
@@ -666,15 +634,15 @@ static int multiboot1_plan(struct loader *loader, const struct guest_image *imag
 				   (unsigned long long)offset);
 	struct aout_fields fields = {
 		.header_offset = offset,
-		.header_addr = read_u32(header + 12),
-		.load_addr = read_u32(header + 16),
-		.load_end_addr = read_u32(header + 20),
-		.bss_end_addr = read_u32(header + 24),
+		.header_addr = le32_get(header + 12),
+		.load_addr = le32_get(header + 16),
+		.load_end_addr = le32_get(header + 20),
+		.bss_end_addr = le32_get(header + 24),
 	};
 	int rc = aout_plan(loader, image, &fields, plan);
 	if (rc)
 		return rc;
-	plan->entry = read_u32(header + 28);
+	plan->entry = le32_get(header + 28);
 	return 0;
 }
 
@@ -690,8 +658,8 @@ static int multiboot2_plan(struct loader *loader, const struct guest_image *imag
 			   struct kernel_plan *plan)
 {
 	const uint8_t *header = image->data + offset;
-	uint32_t architecture = read_u32(header + 4);
-	uint64_t header_length = read_u32(header + 8);
+	uint32_t architecture = le32_get(header + 4);
+	uint64_t header_length = le32_get(header + 8);
 	struct aout_fields address = { .header_offset = offset };
 	bool has_address = false, has_entry = false, has_end = false;
 	uint32_t entry = 0;
@@ -715,9 +683,9 @@ static int multiboot2_plan(struct loader *loader, const struct guest_image *imag
 			return loader_fail(loader, -ENOEXEC, "Multiboot2 header tag at 0x%llx is truncated",
 					   (unsigned long long)pos);
 		const uint8_t *tag = image->data + pos;
-		uint16_t type = read_u16(tag);
-		bool optional = read_u16(tag + 2) & MB2_TAG_OPTIONAL;
-		uint64_t size = read_u32(tag + 4);
+		uint16_t type = le16_get(tag);
+		bool optional = le16_get(tag + 2) & MB2_TAG_OPTIONAL;
+		uint64_t size = le32_get(tag + 4);
 		if (size < 8 || size > end - pos)
 			return loader_fail(loader, -ENOEXEC,
 					   "Multiboot2 header tag %u at 0x%llx has a bad size %llu",
@@ -729,7 +697,7 @@ static int multiboot2_plan(struct loader *loader, const struct guest_image *imag
 		switch (type) {
 		case MB2_HEADER_TAG_INFORMATION_REQUEST:
 			for (uint64_t at = 8; at + 4 <= size; at += 4) {
-				uint32_t wanted = read_u32(tag + at);
+				uint32_t wanted = le32_get(tag + at);
 				if (wanted > MB2_INFO_TAG_HIGHEST_KNOWN && !optional)
 					return loader_fail(loader, -ENOEXEC,
 							   "Multiboot2 header requests information tag %u, which is unknown",
@@ -739,17 +707,17 @@ static int multiboot2_plan(struct loader *loader, const struct guest_image *imag
 		case MB2_HEADER_TAG_ADDRESS:
 			if (size < 24)
 				return loader_fail(loader, -ENOEXEC, "Multiboot2 address tag is truncated");
-			address.header_addr = read_u32(tag + 8);
-			address.load_addr = read_u32(tag + 12);
-			address.load_end_addr = read_u32(tag + 16);
-			address.bss_end_addr = read_u32(tag + 20);
+			address.header_addr = le32_get(tag + 8);
+			address.load_addr = le32_get(tag + 12);
+			address.load_end_addr = le32_get(tag + 16);
+			address.bss_end_addr = le32_get(tag + 20);
 			address.load_from_file_start = address.load_addr == 0xffffffffu;
 			has_address = true;
 			break;
 		case MB2_HEADER_TAG_ENTRY_ADDRESS:
 			if (size < 12)
 				return loader_fail(loader, -ENOEXEC, "Multiboot2 entry address tag is truncated");
-			entry = read_u32(tag + 8);
+			entry = le32_get(tag + 8);
 			has_entry = true;
 			break;
 		case MB2_HEADER_TAG_CONSOLE_FLAGS:
@@ -930,10 +898,10 @@ static void multiboot1_info(struct info_writer *w, const struct boot_inputs *in)
 	uint64_t mmap_at = w->base + w->used;
 	for (unsigned i = 0; i < map_count; i++) {
 		uint8_t entry[MB1_MMAP_ENTRY_SIZE];
-		store_u32(entry, MB1_MMAP_ENTRY_SIZE - 4);
-		store_u64(entry + 4, map[i].base);
-		store_u64(entry + 12, map[i].length);
-		store_u32(entry + 20, map[i].type);
+		le32_put(entry, MB1_MMAP_ENTRY_SIZE - 4);
+		le64_put(entry + 4, map[i].base);
+		le64_put(entry + 12, map[i].length);
+		le32_put(entry + 20, map[i].type);
 		info_put(w, entry, sizeof(entry));
 	}
 
@@ -941,25 +909,25 @@ static void multiboot1_info(struct info_writer *w, const struct boot_inputs *in)
 	for (unsigned i = 0; i < in->module_count; i++) {
 		uint8_t entry[MB1_MODULE_SIZE] = { 0 };
 		uint64_t string_at = info_put_string(w, module_string(&in->modules[i]));
-		store_u32(entry, (uint32_t)in->module_ranges[i].start);
-		store_u32(entry + 4, (uint32_t)in->module_ranges[i].end);
-		store_u32(entry + 8, (uint32_t)string_at);
+		le32_put(entry, (uint32_t)in->module_ranges[i].start);
+		le32_put(entry + 4, (uint32_t)in->module_ranges[i].end);
+		le32_put(entry + 8, (uint32_t)string_at);
 		info_patch(w, modules_at + (uint64_t)i * MB1_MODULE_SIZE, entry, sizeof(entry));
 	}
 
-	store_u32(info + 0, MB1_INFO_MEMORY | MB1_INFO_CMDLINE | MB1_INFO_MODS | MB1_INFO_MEM_MAP |
+	le32_put(info + 0, MB1_INFO_MEMORY | MB1_INFO_CMDLINE | MB1_INFO_MODS | MB1_INFO_MEM_MAP |
 				    MB1_INFO_LOADER_NAME);
 	uint64_t low_end = min_u64(in->ram_size, GUEST_CONVENTIONAL_END);
 	uint64_t high_end = min_u64(in->ram_size, GUEST_RAM_BELOW_4G_LIMIT);
-	store_u32(info + 4, (uint32_t)(low_end >> 10));
-	store_u32(info + 8, high_end > GUEST_HIGH_MEMORY_START
+	le32_put(info + 4, (uint32_t)(low_end >> 10));
+	le32_put(info + 8, high_end > GUEST_HIGH_MEMORY_START
 				    ? (uint32_t)((high_end - GUEST_HIGH_MEMORY_START) >> 10) : 0);
-	store_u32(info + 16, (uint32_t)cmdline_at);
-	store_u32(info + 20, in->module_count);
-	store_u32(info + 24, (uint32_t)modules_at);
-	store_u32(info + 44, map_count * MB1_MMAP_ENTRY_SIZE);
-	store_u32(info + 48, (uint32_t)mmap_at);
-	store_u32(info + 64, (uint32_t)name_at);
+	le32_put(info + 16, (uint32_t)cmdline_at);
+	le32_put(info + 20, in->module_count);
+	le32_put(info + 24, (uint32_t)modules_at);
+	le32_put(info + 44, map_count * MB1_MMAP_ENTRY_SIZE);
+	le32_put(info + 48, (uint32_t)mmap_at);
+	le32_put(info + 64, (uint32_t)name_at);
 	info_patch(w, info_at, info, sizeof(info));
 }
 
@@ -969,8 +937,8 @@ static void multiboot2_string_tag(struct info_writer *w, uint32_t type, const ch
 	uint64_t length = strlen(text) + 1;
 
 	info_align(w, MB2_TAG_ALIGN);
-	store_u32(tag, type);
-	store_u32(tag + 4, (uint32_t)(sizeof(tag) + length));
+	le32_put(tag, type);
+	le32_put(tag + 4, (uint32_t)(sizeof(tag) + length));
 	info_put(w, tag, sizeof(tag));
 	info_put(w, text, length);
 }
@@ -989,10 +957,10 @@ static void multiboot2_info(struct info_writer *w, const struct boot_inputs *in)
 		uint64_t length = strlen(text) + 1;
 		uint8_t tag[16];
 		info_align(w, MB2_TAG_ALIGN);
-		store_u32(tag, MB2_TAG_MODULE);
-		store_u32(tag + 4, (uint32_t)(sizeof(tag) + length));
-		store_u32(tag + 8, (uint32_t)in->module_ranges[i].start);
-		store_u32(tag + 12, (uint32_t)in->module_ranges[i].end);
+		le32_put(tag, MB2_TAG_MODULE);
+		le32_put(tag + 4, (uint32_t)(sizeof(tag) + length));
+		le32_put(tag + 8, (uint32_t)in->module_ranges[i].start);
+		le32_put(tag + 12, (uint32_t)in->module_ranges[i].end);
 		info_put(w, tag, sizeof(tag));
 		info_put(w, text, length);
 	}
@@ -1001,35 +969,35 @@ static void multiboot2_info(struct info_writer *w, const struct boot_inputs *in)
 	uint64_t low_end = min_u64(in->ram_size, GUEST_CONVENTIONAL_END);
 	uint64_t high_end = min_u64(in->ram_size, GUEST_RAM_BELOW_4G_LIMIT);
 	info_align(w, MB2_TAG_ALIGN);
-	store_u32(meminfo, MB2_TAG_BASIC_MEMINFO);
-	store_u32(meminfo + 4, sizeof(meminfo));
-	store_u32(meminfo + 8, (uint32_t)(low_end >> 10));
-	store_u32(meminfo + 12, high_end > GUEST_HIGH_MEMORY_START
+	le32_put(meminfo, MB2_TAG_BASIC_MEMINFO);
+	le32_put(meminfo + 4, sizeof(meminfo));
+	le32_put(meminfo + 8, (uint32_t)(low_end >> 10));
+	le32_put(meminfo + 12, high_end > GUEST_HIGH_MEMORY_START
 					? (uint32_t)((high_end - GUEST_HIGH_MEMORY_START) >> 10) : 0);
 	info_put(w, meminfo, sizeof(meminfo));
 
 	uint8_t mmap[16];
 	info_align(w, MB2_TAG_ALIGN);
-	store_u32(mmap, MB2_TAG_MMAP);
-	store_u32(mmap + 4, (uint32_t)sizeof(mmap) + map_count * MB2_MMAP_ENTRY_SIZE);
-	store_u32(mmap + 8, MB2_MMAP_ENTRY_SIZE);
-	store_u32(mmap + 12, 0); /* entry_version */
+	le32_put(mmap, MB2_TAG_MMAP);
+	le32_put(mmap + 4, (uint32_t)sizeof(mmap) + map_count * MB2_MMAP_ENTRY_SIZE);
+	le32_put(mmap + 8, MB2_MMAP_ENTRY_SIZE);
+	le32_put(mmap + 12, 0); /* entry_version */
 	info_put(w, mmap, sizeof(mmap));
 	for (unsigned i = 0; i < map_count; i++) {
 		uint8_t entry[MB2_MMAP_ENTRY_SIZE] = { 0 };
-		store_u64(entry, map[i].base);
-		store_u64(entry + 8, map[i].length);
-		store_u32(entry + 16, map[i].type);
+		le64_put(entry, map[i].base);
+		le64_put(entry + 8, map[i].length);
+		le32_put(entry + 16, map[i].type);
 		info_put(w, entry, sizeof(entry));
 	}
 
 	uint8_t end_tag[8] = { 0 };
 	info_align(w, MB2_TAG_ALIGN);
-	store_u32(end_tag, MB2_TAG_END);
-	store_u32(end_tag + 4, sizeof(end_tag));
+	le32_put(end_tag, MB2_TAG_END);
+	le32_put(end_tag + 4, sizeof(end_tag));
 	info_put(w, end_tag, sizeof(end_tag));
 
-	store_u32(header, (uint32_t)w->used);
+	le32_put(header, (uint32_t)w->used);
 	info_patch(w, info_at, header, sizeof(header));
 }
 
@@ -1059,12 +1027,12 @@ static int write_gdt_and_tss(struct loader *loader, uint64_t gdt_at, uint64_t ts
 	uint8_t tss[TSS_SIZE] = { 0 };
 
 	/* Limits in descriptors are in 4 KiB units when G is set. */
-	store_u64(gdt + GUEST_SELECTOR_CODE32, gdt_descriptor(0, 0xfffff, SEG_ATTR_CODE32));
-	store_u64(gdt + GUEST_SELECTOR_DATA, gdt_descriptor(0, 0xfffff, SEG_ATTR_DATA));
-	store_u64(gdt + GUEST_SELECTOR_CODE64, gdt_descriptor(0, 0xfffff, SEG_ATTR_CODE64));
+	le64_put(gdt + GUEST_SELECTOR_CODE32, gdt_descriptor(0, 0xfffff, SEG_ATTR_CODE32));
+	le64_put(gdt + GUEST_SELECTOR_DATA, gdt_descriptor(0, 0xfffff, SEG_ATTR_DATA));
+	le64_put(gdt + GUEST_SELECTOR_CODE64, gdt_descriptor(0, 0xfffff, SEG_ATTR_CODE64));
 	/* The 64-bit TSS descriptor's second slot holds base bits 32-63: 0. */
-	store_u64(gdt + GUEST_SELECTOR_TSS, gdt_descriptor((uint32_t)tss_at, TSS_SIZE - 1, SEG_ATTR_TSS));
-	store_u16(tss + 102, TSS_SIZE); /* I/O map base past the limit: no I/O bitmap */
+	le64_put(gdt + GUEST_SELECTOR_TSS, gdt_descriptor((uint32_t)tss_at, TSS_SIZE - 1, SEG_ATTR_TSS));
+	le16_put(tss + 102, TSS_SIZE); /* I/O map base past the limit: no I/O bitmap */
 	int rc = guest_write(loader, gdt_at, gdt, sizeof(gdt));
 	return rc ? rc : guest_write(loader, tss_at, tss, sizeof(tss));
 }
@@ -1095,11 +1063,11 @@ static int write_page_tables(struct loader *loader, uint64_t at, uint64_t ram_si
 	int rc;
 
 	rc = guest_write(loader, at, NULL, page_table_bytes(ram_size));
-	store_u64(entries, pdpt | PTE_PRESENT | PTE_WRITABLE);
+	le64_put(entries, pdpt | PTE_PRESENT | PTE_WRITABLE);
 	if (!rc)
 		rc = guest_write(loader, at, entries, 8);
 	for (uint64_t i = 0; i < directories && !rc; i++) {
-		store_u64(entries, (first_directory + i * PAGE_SIZE) | PTE_PRESENT | PTE_WRITABLE);
+		le64_put(entries, (first_directory + i * PAGE_SIZE) | PTE_PRESENT | PTE_WRITABLE);
 		rc = guest_write(loader, pdpt + i * 8, entries, 8);
 	}
 	for (uint64_t chunk = 0; chunk < directories * 512 / 64 && !rc; chunk++) {
@@ -1108,7 +1076,7 @@ static int write_page_tables(struct loader *loader, uint64_t at, uint64_t ram_si
 			uint64_t flags = PTE_PRESENT | PTE_WRITABLE | PTE_LARGE;
 			if (address >= GUEST_RAM_BELOW_4G_LIMIT && address < SIZE_4G)
 				flags |= PTE_CACHE_DISABLE | PTE_WRITE_THROUGH;
-			store_u64(entries + e * 8, address | flags);
+			le64_put(entries + e * 8, address | flags);
 		}
 		rc = guest_write(loader, first_directory + chunk * sizeof(entries), entries,
 				 sizeof(entries));

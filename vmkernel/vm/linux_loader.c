@@ -1,6 +1,7 @@
 #include <vm/linux_loader.h>
 
 #include <lib/errno.h>
+#include <lib/le.h>
 #include <lib/printf.h>
 #include <lib/string.h>
 
@@ -132,39 +133,6 @@ static int fail(struct linux_loader *l, int code, const char *fmt, ...)
 	return code;
 }
 
-static uint16_t get16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] | p[1] << 8);
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static uint64_t get64(const uint8_t *p)
-{
-	return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32;
-}
-
-static void put16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)v;
-	p[1] = (uint8_t)(v >> 8);
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void put64(uint8_t *p, uint64_t v)
-{
-	put32(p, (uint32_t)v);
-	put32(p + 4, (uint32_t)(v >> 32));
-}
-
 static uint64_t min64(uint64_t a, uint64_t b)
 {
 	return a < b ? a : b;
@@ -219,7 +187,7 @@ bool linux_is_bzimage(const struct guest_image *kernel)
 {
 	return kernel && kernel->data && kernel->size >= HDR_END_MAX &&
 	       !memcmp(kernel->data + HDR_MAGIC, "HdrS", 4) &&
-	       get16(kernel->data + HDR_BOOT_FLAG) == BOOT_FLAG;
+	       le16_get(kernel->data + HDR_BOOT_FLAG) == BOOT_FLAG;
 }
 
 /* Finds the PVH entry in the ELF64 image's notes; false when absent. */
@@ -229,28 +197,28 @@ static bool find_pvh_entry(const struct guest_image *k, uint32_t *entry)
 
 	if (!d || k->size < 64 || memcmp(d, "\177ELF", 4) != 0 || d[4] != 2 || d[5] != 1)
 		return false;
-	uint64_t phoff = get64(d + 32);
-	uint16_t phentsize = get16(d + 54), phnum = get16(d + 56);
+	uint64_t phoff = le64_get(d + 32);
+	uint16_t phentsize = le16_get(d + 54), phnum = le16_get(d + 56);
 	if (phentsize < 56 || phoff > k->size || (uint64_t)phnum * phentsize > k->size - phoff)
 		return false;
 	for (unsigned i = 0; i < phnum; i++) {
 		const uint8_t *ph = d + phoff + (uint64_t)i * phentsize;
-		if (get32(ph) != ELF_PT_NOTE)
+		if (le32_get(ph) != ELF_PT_NOTE)
 			continue;
-		uint64_t off = get64(ph + 8), size = get64(ph + 32);
+		uint64_t off = le64_get(ph + 8), size = le64_get(ph + 32);
 		if (off > k->size || size > k->size - off)
 			continue;
 		/* Notes: namesz, descsz, type, name and desc each padded to 4. */
 		uint64_t at = 0;
 		while (size - at >= 12) {
 			const uint8_t *n = d + off + at;
-			uint64_t namesz = get32(n), descsz = get32(n + 4);
+			uint64_t namesz = le32_get(n), descsz = le32_get(n + 4);
 			uint64_t name_pad = (namesz + 3) & ~3ull, desc_pad = (descsz + 3) & ~3ull;
 			if (name_pad > size - at - 12 || desc_pad > size - at - 12 - name_pad)
 				break;
-			if (get32(n + 8) == XEN_ELFNOTE_PHYS32_ENTRY && namesz == 4 &&
+			if (le32_get(n + 8) == XEN_ELFNOTE_PHYS32_ENTRY && namesz == 4 &&
 			    !memcmp(n + 12, "Xen", 4) && descsz >= 4) {
-				*entry = get32(n + 12 + name_pad);
+				*entry = le32_get(n + 12 + name_pad);
 				return true;
 			}
 			at += 12 + name_pad + desc_pad;
@@ -271,13 +239,13 @@ static int plan_bzimage(struct linux_loader *l, const struct guest_image *k, uin
 			struct linux_plan *plan)
 {
 	const uint8_t *d = k->data;
-	uint16_t version = get16(d + HDR_VERSION);
+	uint16_t version = le16_get(d + HDR_VERSION);
 
 	if (version < MIN_VERSION_64BIT_ENTRY)
 		return fail(l, -ENOEXEC,
 			    "bzImage boot protocol %u.%02u is too old: the 64-bit entry needs 2.12",
 			    version >> 8, version & 0xff);
-	if (!(get16(d + HDR_XLOADFLAGS) & XLF_KERNEL_64))
+	if (!(le16_get(d + HDR_XLOADFLAGS) & XLF_KERNEL_64))
 		return fail(l, -ENOEXEC, "bzImage has no 64-bit entry point (xloadflags bit 0)");
 	if (!(d[HDR_LOADFLAGS] & LOADED_HIGH))
 		return fail(l, -ENOEXEC, "bzImage is a zImage (not loaded high): not supported");
@@ -286,17 +254,17 @@ static int plan_bzimage(struct linux_loader *l, const struct guest_image *k, uin
 	if (pm_offset >= k->size)
 		return fail(l, -ENOEXEC, "bzImage truncated: %u setup sectors but %llu bytes",
 			    setup_sects, (unsigned long long)k->size);
-	uint64_t init_size = get32(d + HDR_INIT_SIZE);
-	uint64_t alignment = get32(d + HDR_KERNEL_ALIGNMENT);
-	uint64_t pref = get64(d + HDR_PREF_ADDRESS);
+	uint64_t init_size = le32_get(d + HDR_INIT_SIZE);
+	uint64_t alignment = le32_get(d + HDR_KERNEL_ALIGNMENT);
+	uint64_t pref = le64_get(d + HDR_PREF_ADDRESS);
 	bool relocatable = d[HDR_RELOCATABLE] != 0;
 
 	plan->protocol = GUEST_BOOT_LINUX64;
 	plan->version = version;
 	plan->image_offset = pm_offset;
 	plan->image_size = k->size - pm_offset;
-	plan->initrd_addr_max = get32(d + HDR_INITRD_ADDR_MAX);
-	plan->cmdline_size = get32(d + HDR_CMDLINE_SIZE);
+	plan->initrd_addr_max = le32_get(d + HDR_INITRD_ADDR_MAX);
+	plan->cmdline_size = le32_get(d + HDR_CMDLINE_SIZE);
 	if (init_size < plan->image_size)
 		init_size = plan->image_size;
 	init_size = (init_size + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1);
@@ -335,10 +303,10 @@ static int plan_pvh(struct linux_loader *l, const struct guest_image *k, uint64_
 
 	if (!find_pvh_entry(k, &entry))
 		return fail(l, -ENOEXEC, "ELF kernel has no PVH entry note");
-	if (get16(d + 16) != 2 || get16(d + 18) != 62)
+	if (le16_get(d + 16) != 2 || le16_get(d + 18) != 62)
 		return fail(l, -ENOEXEC, "PVH kernel is not an x86-64 executable");
-	uint64_t phoff = get64(d + 32);
-	uint16_t phentsize = get16(d + 54), phnum = get16(d + 56);
+	uint64_t phoff = le64_get(d + 32);
+	uint16_t phentsize = le16_get(d + 54), phnum = le16_get(d + 56);
 	plan->protocol = GUEST_BOOT_PVH;
 	plan->entry = entry;
 	plan->load_address = UINT64_MAX;
@@ -347,10 +315,10 @@ static int plan_pvh(struct linux_loader *l, const struct guest_image *k, uint64_
 	plan->cmdline_size = CMDLINE_MAX - 1;
 	for (unsigned i = 0; i < phnum; i++) {
 		const uint8_t *ph = d + phoff + (uint64_t)i * phentsize;
-		if (get32(ph) != ELF_PT_LOAD)
+		if (le32_get(ph) != ELF_PT_LOAD)
 			continue;
-		uint64_t off = get64(ph + 8), paddr = get64(ph + 24);
-		uint64_t filesz = get64(ph + 32), memsz = get64(ph + 40);
+		uint64_t off = le64_get(ph + 8), paddr = le64_get(ph + 24);
+		uint64_t filesz = le64_get(ph + 32), memsz = le64_get(ph + 40);
 		if (filesz > memsz || off > k->size || filesz > k->size - off)
 			return fail(l, -ENOEXEC, "PVH kernel segment %u lies outside the file", i);
 		if (!memsz)
@@ -437,11 +405,11 @@ static int write_gdt(struct linux_loader *l)
 	uint8_t gdt[GDT_BYTES] = { 0 };
 	uint8_t tss[TSS_SIZE] = { 0 };
 
-	put64(gdt + SEL_CODE32, descriptor(0, 0xfffff, SEG_ATTR_CODE32));
-	put64(gdt + SEL_CODE64, descriptor(0, 0xfffff, SEG_ATTR_CODE64));
-	put64(gdt + SEL_DATA, descriptor(0, 0xfffff, SEG_ATTR_DATA));
-	put64(gdt + SEL_TSS, descriptor((uint32_t)TSS_AT, TSS_SIZE - 1, SEG_ATTR_TSS));
-	put16(tss + 102, TSS_SIZE); /* no I/O bitmap */
+	le64_put(gdt + SEL_CODE32, descriptor(0, 0xfffff, SEG_ATTR_CODE32));
+	le64_put(gdt + SEL_CODE64, descriptor(0, 0xfffff, SEG_ATTR_CODE64));
+	le64_put(gdt + SEL_DATA, descriptor(0, 0xfffff, SEG_ATTR_DATA));
+	le64_put(gdt + SEL_TSS, descriptor((uint32_t)TSS_AT, TSS_SIZE - 1, SEG_ATTR_TSS));
+	le16_put(tss + 102, TSS_SIZE); /* no I/O bitmap */
 	int rc = guest_copy(l, GDT_AT, gdt, sizeof(gdt));
 	return rc ? rc : guest_copy(l, TSS_AT, tss, sizeof(tss));
 }
@@ -460,11 +428,11 @@ static int write_page_tables(struct linux_loader *l, uint64_t ram_size)
 	if (directories > 512 || first_directory + directories * PAGE_SIZE > PAGE_TABLES_END)
 		return fail(l, -ENOSPC, "guest RAM is too large for the boot identity map");
 	rc = guest_copy(l, PAGE_TABLES_AT, NULL, (2 + directories) * PAGE_SIZE);
-	put64(entries, pdpt | PTE_PRESENT | PTE_WRITABLE);
+	le64_put(entries, pdpt | PTE_PRESENT | PTE_WRITABLE);
 	if (!rc)
 		rc = guest_copy(l, PAGE_TABLES_AT, entries, 8);
 	for (uint64_t i = 0; i < directories && !rc; i++) {
-		put64(entries, (first_directory + i * PAGE_SIZE) | PTE_PRESENT | PTE_WRITABLE);
+		le64_put(entries, (first_directory + i * PAGE_SIZE) | PTE_PRESENT | PTE_WRITABLE);
 		rc = guest_copy(l, pdpt + i * 8, entries, 8);
 	}
 	for (uint64_t chunk = 0; chunk < directories * 512 / 64 && !rc; chunk++) {
@@ -473,7 +441,7 @@ static int write_page_tables(struct linux_loader *l, uint64_t ram_size)
 			uint64_t flags = PTE_PRESENT | PTE_WRITABLE | PTE_LARGE;
 			if (address >= GUEST_RAM_BELOW_4G_LIMIT && address < SIZE_4G)
 				flags |= PTE_CACHE_DISABLE | PTE_WRITE_THROUGH;
-			put64(entries + e * 8, address | flags);
+			le64_put(entries + e * 8, address | flags);
 		}
 		rc = guest_copy(l, first_directory + chunk * sizeof(entries), entries, sizeof(entries));
 	}
@@ -498,20 +466,20 @@ static int write_zero_page(struct linux_loader *l, const struct guest_image *k, 
 	do { if (!rc) rc = guest_copy(l, BOOT_INFO_AT + (offset), field, (bytes)); } while (0)
 	field[0] = LOADER_TYPE_UNDEFINED;
 	POKE(HDR_TYPE_OF_LOADER, 1);
-	put16(field, VID_MODE_NORMAL);
+	le16_put(field, VID_MODE_NORMAL);
 	POKE(HDR_VID_MODE, 2);
-	put32(field, (uint32_t)CMDLINE_AT);
+	le32_put(field, (uint32_t)CMDLINE_AT);
 	POKE(HDR_CMD_LINE_PTR, 4);
-	put32(field, (uint32_t)initrd_at);
+	le32_put(field, (uint32_t)initrd_at);
 	POKE(HDR_RAMDISK_IMAGE, 4);
-	put32(field, (uint32_t)initrd_size);
+	le32_put(field, (uint32_t)initrd_size);
 	POKE(HDR_RAMDISK_SIZE, 4);
-	put32(field, (uint32_t)(initrd_at >> 32));
+	le32_put(field, (uint32_t)(initrd_at >> 32));
 	POKE(BP_EXT_RAMDISK_IMAGE, 4);
-	put32(field, (uint32_t)(initrd_size >> 32));
+	le32_put(field, (uint32_t)(initrd_size >> 32));
 	POKE(BP_EXT_RAMDISK_SIZE, 4);
 	if (platform && platform->rsdp_address) {
-		put64(field, platform->rsdp_address);
+		le64_put(field, platform->rsdp_address);
 		POKE(BP_ACPI_RSDP_ADDR, 8);
 	}
 	unsigned count = build_memory_map(ram_size, platform, map, sizeof(map) / sizeof(map[0]));
@@ -519,9 +487,9 @@ static int write_zero_page(struct linux_loader *l, const struct guest_image *k, 
 	POKE(BP_E820_ENTRIES, 1);
 	for (unsigned i = 0; i < count && !rc; i++) {
 		uint8_t e[20];
-		put64(e, map[i].base);
-		put64(e + 8, map[i].length);
-		put32(e + 16, map[i].type);
+		le64_put(e, map[i].base);
+		le64_put(e + 8, map[i].length);
+		le32_put(e + 16, map[i].type);
 		rc = guest_copy(l, BOOT_INFO_AT + BP_E820_TABLE + i * sizeof(e), e, sizeof(e));
 	}
 #undef POKE
@@ -538,23 +506,23 @@ static int write_start_info(struct linux_loader *l, uint64_t ram_size, uint64_t 
 	uint64_t memmap_at = modlist_at + HVM_MODLIST_ENTRY_SIZE;
 	unsigned count = build_memory_map(ram_size, platform, map, sizeof(map) / sizeof(map[0]));
 
-	put32(info, HVM_START_MAGIC);
-	put32(info + 4, HVM_START_VERSION);
-	put32(info + 12, initrd_size ? 1 : 0);
-	put64(info + 16, initrd_size ? modlist_at : 0);
-	put64(info + 24, CMDLINE_AT);
-	put64(info + 32, platform ? platform->rsdp_address : 0);
-	put64(info + 40, memmap_at);
-	put32(info + 48, count);
+	le32_put(info, HVM_START_MAGIC);
+	le32_put(info + 4, HVM_START_VERSION);
+	le32_put(info + 12, initrd_size ? 1 : 0);
+	le64_put(info + 16, initrd_size ? modlist_at : 0);
+	le64_put(info + 24, CMDLINE_AT);
+	le64_put(info + 32, platform ? platform->rsdp_address : 0);
+	le64_put(info + 40, memmap_at);
+	le32_put(info + 48, count);
 	if (initrd_size) {
-		put64(info + HVM_START_INFO_SIZE, initrd_at);
-		put64(info + HVM_START_INFO_SIZE + 8, initrd_size);
+		le64_put(info + HVM_START_INFO_SIZE, initrd_at);
+		le64_put(info + HVM_START_INFO_SIZE + 8, initrd_size);
 	}
 	for (unsigned i = 0; i < count; i++) {
 		uint8_t *e = info + HVM_START_INFO_SIZE + HVM_MODLIST_ENTRY_SIZE + (size_t)i * HVM_MEMMAP_ENTRY_SIZE;
-		put64(e, map[i].base);
-		put64(e + 8, map[i].length);
-		put32(e + 16, map[i].type);
+		le64_put(e, map[i].base);
+		le64_put(e + 8, map[i].length);
+		le32_put(e + 16, map[i].type);
 	}
 	return guest_copy(l, BOOT_INFO_AT, info, sizeof(info));
 }
