@@ -6,17 +6,20 @@
  * data, status byte) and data goes through a physically contiguous bounce
  * buffer, so callers' buffers may be anywhere.
  *
- * Completion is polled: requests are issued one at a time under the device
- * lock and the used ring is watched with a timeout (VBLK_TIMEOUT_MS); a
- * device that does not answer fails the request with -EIO. The boot-time
- * users (GPT scan, datastore mount) wait synchronously anyway; interrupt
- * completion (MSI-X, pci_msix_enable) comes with the request queues.
+ * One request is in flight at a time (one bounce buffer); the others wait
+ * in a FIFO linked through blockdev_request.next. Completion is
+ * interrupt-driven: the queue's MSI-X vector runs the handler, which reaps
+ * the used ring and starts the next request. blockdev poll does the same
+ * for sync waiters and enforces VBLK_TIMEOUT_MS: a device that does not
+ * answer fails the request (and all queued ones) with -EIO and is taken out
+ * of service. Without MSI-X, each request is issued and polled in submit.
  */
 #include <drivers/block/blockdev.h>
 #include <drivers/block/drivers.h>
 #include <drivers/pci/pci.h>
 
 #include <arch/x86/cpu.h>
+#include <arch/x86/interrupt.h>
 #include <arch/x86/lapic.h>
 #include <lib/errno.h>
 #include <lib/log.h>
@@ -118,7 +121,15 @@ struct vblk {
 	uint64_t bounce_phys;
 	uint16_t used_seen;
 	bool broken; /* timed out once: the ring state is unknown */
+	bool use_interrupts;
+	uint8_t vector;
+	uint64_t interrupts;
+	struct blockdev_request *inflight;
+	uint64_t inflight_deadline; /* TSC */
+	struct blockdev_request *waiting, *waiting_tail;
 };
+
+static struct vblk *vblk_by_vector[256];
 
 static unsigned vblk_count;
 
@@ -134,24 +145,10 @@ static volatile void *map_cap_region(const struct pci_device *pci, uint8_t cap, 
 	return base ? base + offset : NULL;
 }
 
-static int vblk_submit(struct blockdev *dev, struct blockdev_request *req)
+/* Fills the descriptor chain for req and notifies the device. @pre lock held. */
+static void vblk_issue(struct vblk *v, struct blockdev_request *req)
 {
-	struct vblk *v = dev->driver_data;
 	uint32_t bytes = req->sector_count * 512;
-
-	if (req->op == BLOCKDEV_UNMAP)
-		return -EOPNOTSUPP;
-	if (req->op != BLOCKDEV_FLUSH && (req->sector_count == 0 ||
-					  req->sector_count > dev->max_sectors_per_request))
-		return -EINVAL;
-
-	uint64_t flags = spin_lock_irqsave(&v->lock);
-	if (v->broken) {
-		spin_unlock_irqrestore(&v->lock, flags);
-		req->status = -EIO;
-		req->done(req);
-		return 0;
-	}
 	v->header->type = req->op == BLOCKDEV_READ ? REQ_IN : req->op == BLOCKDEV_WRITE ? REQ_OUT : REQ_FLUSH;
 	v->header->reserved = 0;
 	v->header->sector = req->op == BLOCKDEV_FLUSH ? 0 : req->sector;
@@ -174,30 +171,127 @@ static int vblk_submit(struct blockdev *dev, struct blockdev_request *req)
 	v->avail->idx++;
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	*v->notify = 0;
+}
 
-	uint64_t deadline = rdtsc() + tsc_hz() / 1000 * VBLK_TIMEOUT_MS;
-	int status = 0;
-	while (v->used->idx == v->used_seen) {
-		if (rdtsc() > deadline) {
-			v->broken = true;
-			status = -EIO;
-			log_error("%s: request timed out after %u ms; device disabled\n", dev->name,
-				  VBLK_TIMEOUT_MS);
-			break;
-		}
-		cpu_relax();
+/* The finished request's status; copies read data out. @pre lock held. */
+static int vblk_result(struct vblk *v, struct blockdev_request *req)
+{
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	uint8_t device_status = ((volatile struct request_header *)v->header)->status;
+	if (device_status != 0) {
+		log_warn("%s: %s of %u sectors at %lu failed (status %u)\n", v->dev.name,
+			 req->op == BLOCKDEV_READ ? "read" : req->op == BLOCKDEV_WRITE ? "write" : "flush",
+			 req->sector_count, req->sector, device_status);
+		return -EIO;
 	}
-	if (!status) {
+	if (req->op == BLOCKDEV_READ)
+		memcpy(req->buffer, v->bounce, (size_t)req->sector_count * 512);
+	return 0;
+}
+
+/* Starts the first waiting request when the queue is idle. @pre lock held. */
+static void vblk_start_next(struct vblk *v)
+{
+	struct blockdev_request *req = v->waiting;
+	if (!req || v->inflight || v->broken)
+		return;
+	v->waiting = req->next;
+	if (!v->waiting)
+		v->waiting_tail = NULL;
+	req->next = NULL;
+	v->inflight = req;
+	v->inflight_deadline = rdtsc() + tsc_hz() / 1000 * VBLK_TIMEOUT_MS;
+	vblk_issue(v, req);
+}
+
+static void push_done(struct blockdev_request *req, int status, struct blockdev_request **done_list)
+{
+	req->status = status;
+	req->next = *done_list;
+	*done_list = req;
+}
+
+/* Reaps the used ring, starts the next request and enforces the timeout.
+ * @pre lock held; finished requests go to *done_list (done() after unlock). */
+static void vblk_reap(struct vblk *v, struct blockdev_request **done_list)
+{
+	while (v->inflight && v->used->idx != v->used_seen) {
+		struct blockdev_request *req = v->inflight;
 		v->used_seen++;
-		__atomic_thread_fence(__ATOMIC_SEQ_CST);
-		uint8_t device_status = ((volatile struct request_header *)v->header)->status;
-		if (device_status != 0) {
-			status = -EIO;
-			log_warn("%s: %s of %u sectors at %lu failed (status %u)\n", dev->name,
-				 req->op == BLOCKDEV_READ ? "read" : req->op == BLOCKDEV_WRITE ? "write" : "flush",
-				 req->sector_count, req->sector, device_status);
-		} else if (req->op == BLOCKDEV_READ) {
-			memcpy(req->buffer, v->bounce, bytes);
+		v->inflight = NULL;
+		push_done(req, vblk_result(v, req), done_list);
+		vblk_start_next(v);
+	}
+	if (v->inflight && rdtsc() > v->inflight_deadline) {
+		v->broken = true;
+		log_error("%s: request timed out after %u ms; device disabled\n", v->dev.name,
+			  VBLK_TIMEOUT_MS);
+		push_done(v->inflight, -EIO, done_list);
+		v->inflight = NULL;
+	}
+	if (v->broken) {
+		while (v->waiting) {
+			struct blockdev_request *req = v->waiting;
+			v->waiting = req->next;
+			push_done(req, -EIO, done_list);
+		}
+		v->waiting_tail = NULL;
+	}
+}
+
+static void vblk_service(struct vblk *v)
+{
+	struct blockdev_request *done_list = NULL;
+	uint64_t flags = spin_lock_irqsave(&v->lock);
+	vblk_reap(v, &done_list);
+	spin_unlock_irqrestore(&v->lock, flags);
+	while (done_list) {
+		struct blockdev_request *req = done_list;
+		done_list = req->next;
+		req->done(req);
+	}
+}
+
+static void vblk_interrupt(struct interrupt_frame *frame)
+{
+	struct vblk *v = vblk_by_vector[frame->vector & 0xff];
+	if (!v)
+		return;
+	if (__atomic_fetch_add(&v->interrupts, 1, __ATOMIC_RELAXED) == 0)
+		log_info("%s: first I/O interrupt (vector 0x%x)\n", v->dev.name, v->vector);
+	vblk_service(v);
+}
+
+static void vblk_poll(struct blockdev *dev)
+{
+	struct vblk *v = dev->driver_data;
+	if (v->use_interrupts)
+		vblk_service(v);
+}
+
+/* Without interrupts: issue and wait here. */
+static int vblk_submit_polled(struct vblk *v, struct blockdev_request *req)
+{
+	uint64_t flags = spin_lock_irqsave(&v->lock);
+	int status = 0;
+	if (v->broken) {
+		status = -EIO;
+	} else {
+		vblk_issue(v, req);
+		uint64_t deadline = rdtsc() + tsc_hz() / 1000 * VBLK_TIMEOUT_MS;
+		while (v->used->idx == v->used_seen) {
+			if (rdtsc() > deadline) {
+				v->broken = true;
+				status = -EIO;
+				log_error("%s: request timed out after %u ms; device disabled\n", v->dev.name,
+					  VBLK_TIMEOUT_MS);
+				break;
+			}
+			cpu_relax();
+		}
+		if (!status) {
+			v->used_seen++;
+			status = vblk_result(v, req);
 		}
 	}
 	spin_unlock_irqrestore(&v->lock, flags);
@@ -206,9 +300,36 @@ static int vblk_submit(struct blockdev *dev, struct blockdev_request *req)
 	return 0;
 }
 
-static const struct blockdev_ops vblk_ops = { .submit = vblk_submit };
+static int vblk_submit(struct blockdev *dev, struct blockdev_request *req)
+{
+	struct vblk *v = dev->driver_data;
 
-static int vblk_setup_queue(struct vblk *v)
+	if (req->op == BLOCKDEV_UNMAP)
+		return -EOPNOTSUPP;
+	if (req->op != BLOCKDEV_FLUSH && (req->sector_count == 0 ||
+					  req->sector_count > dev->max_sectors_per_request))
+		return -EINVAL;
+	if (!v->use_interrupts)
+		return vblk_submit_polled(v, req);
+
+	req->next = NULL;
+	uint64_t flags = spin_lock_irqsave(&v->lock);
+	if (v->waiting_tail)
+		v->waiting_tail->next = req;
+	else
+		v->waiting = req;
+	v->waiting_tail = req;
+	vblk_start_next(v);
+	bool broken = v->broken;
+	spin_unlock_irqrestore(&v->lock, flags);
+	if (broken)
+		vblk_service(v); /* fails it now */
+	return 0;
+}
+
+static const struct blockdev_ops vblk_ops = { .submit = vblk_submit, .poll = vblk_poll };
+
+static int vblk_setup_queue(struct vblk *v, const struct pci_device *pci)
 {
 	volatile struct common_cfg *c = v->common;
 	c->queue_select = 0;
@@ -237,7 +358,19 @@ static int vblk_setup_queue(struct vblk *v)
 	c->queue_desc = desc;
 	c->queue_driver = avail;
 	c->queue_device = used;
-	c->queue_msix_vector = 0xffff; /* polled */
+	/* Queue 0 interrupts through MSI-X entry 0; no configuration-change
+	 * interrupt. A device that does not take the vector is polled. */
+	c->msix_config = 0xffff;
+	c->queue_msix_vector = 0xffff;
+	v->vector = pci_alloc_vector();
+	if (v->vector && pci_msix_enable(pci, 0, v->vector) == 0) {
+		vblk_by_vector[v->vector] = v;
+		interrupt_register(v->vector, vblk_interrupt);
+		c->queue_msix_vector = 0;
+		v->use_interrupts = c->queue_msix_vector == 0;
+		if (!v->use_interrupts)
+			c->queue_msix_vector = 0xffff;
+	}
 	c->queue_enable = 1;
 	return 0;
 }
@@ -296,7 +429,7 @@ int virtio_blk_probe(struct pci_device *pci)
 		c->device_status = STATUS_ACKNOWLEDGE | STATUS_DRIVER | STATUS_FEATURES_OK;
 		if (!(c->device_status & STATUS_FEATURES_OK))
 			why = "features not accepted";
-		else if (vblk_setup_queue(v))
+		else if (vblk_setup_queue(v, pci))
 			why = "cannot set up the virtqueue";
 	}
 	if (why) {
@@ -323,8 +456,9 @@ int virtio_blk_probe(struct pci_device *pci)
 	v->dev.has_fua = false;
 	v->dev.ops = &vblk_ops;
 	v->dev.driver_data = v;
-	log_info("%s: virtio-blk at %02x:%02x.%u, %lu sectors%s\n", v->dev.name, pci->bus, pci->device,
-		 pci->function, capacity, features & FEATURE_FLUSH ? ", flush" : "");
+	log_info("%s: virtio-blk at %02x:%02x.%u, %lu sectors%s, completion by %s\n", v->dev.name,
+		 pci->bus, pci->device, pci->function, capacity, features & FEATURE_FLUSH ? ", flush" : "",
+		 v->use_interrupts ? "MSI-X" : "polling");
 	vblk_count++;
 	return blockdev_register(&v->dev);
 }

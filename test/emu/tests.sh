@@ -417,8 +417,9 @@ emu_test linux-svm-smp8-4g long linux_guests_6g 2 600 lx8:vmlinux:8:4G
 # the role = console VM, beside a ticking test guest (ticker, 40 s of 10 ms
 # LAPIC ticks) and a guest with autostart = off (spare). Its /init, with
 # kapsel_console.selftest=spare, runs vmkctl over virtio-vsock: version,
-# vm list, vm start spare, vm stop spare, datastore list and an unknown VM
-# (refused), printing "console-test: PASS|FAIL ..."; then it powers off.
+# vm list, vm start spare, vm stop spare, datastore list, an unknown VM
+# (refused) and four malformed requests (each answered EPROTO and its
+# connection closed, the service still answering afterwards), printing "console-test: PASS|FAIL ..."; then it powers off.
 # The vmkernel restarts it; the restarted console (vmkctl version shows 1
 # restart) ends itself through the test-exit port. The ticker must keep
 # ticking across all this and end after the restart, with status 0.
@@ -442,7 +443,11 @@ console_restart() {
 		"PASS vm start spare: name=spare state=running" "PASS vm list after start: name=spare state=running" \
 		"PASS vm stop spare: name=spare state=stopped" "PASS datastore list: count=0" \
 		"PASS unknown vm refused: vmkctl: error ENOENT" "boot after 0 restarts" "powering off" \
-		"boot after 1 restarts" "restarted, done"; do
+		"PASS malformed 'hello' closed: .*0 err EPROTO a request is" \
+		"PASS malformed 'x1 version' closed: .*0 err EPROTO the request id" \
+		"PASS malformed '1 version.' closed: .*0 err EPROTO a control" \
+		"PASS malformed '1 aaaaaaaaaa' closed: .*0 err EPROTO request line longer" \
+		"PASS version after malformed requests" "boot after 1 restarts" "restarted, done"; do
 		grep -q "^vm console: console-test: $line" <<<"$text" || { emu_fail "no console line '$line'"; return; }
 	done
 	why=$(awk '
@@ -721,6 +726,13 @@ blockdev_disks() {
 		first=$((1048576 / size))
 		grep -Eq "^blockdev: $name: [0-9]+ sectors of $size bytes" <<<"$text" ||
 			{ emu_fail "$kind disk $name not registered with $size-byte sectors"; return; }
+		# The controller's name: nvme0 for nvme0n1, the disk's for virtio.
+		case $kind in
+		nvme* | *virtio)
+			grep -q "^${name%n[0-9]*}: first I/O interrupt" <<<"$text" ||
+				{ emu_fail "${name%n[0-9]*}: no I/O completed by interrupt (MSI-X)"; return; }
+			;;
+		esac
 		if [ "$kind" = bad-virtio ]; then
 			grep -q "^blockdev: $name: GPT ignored: header CRC32 mismatch" <<<"$text" ||
 				{ emu_fail "corrupted GPT on $name not reported"; return; }
@@ -730,10 +742,6 @@ blockdev_disks() {
 		fi
 		grep -Eq "^blockdev: ${name}p1: sectors $first-[0-9]+ of $name, [0-9]+ MiB, type $VMFS_TYPE_GUID, name 'disk[0-9]'" <<<"$text" ||
 			{ emu_fail "partition ${name}p1 not listed with its range, size and type"; return; }
-		if [[ $kind == nvme* ]]; then
-			grep -q "^${name%n*}: first I/O interrupt" <<<"$text" ||
-				{ emu_fail "${name%n*}: no I/O completed by interrupt (MSI-X)"; return; }
-		fi
 		grep -q "^blockdev: selftest ${name}p1 read '$token'" <<<"$text" ||
 			{ emu_fail "${name}p1: the pattern $token was not read back"; return; }
 		found=$(dd if="$image" bs=1 skip=$(((first + 1) * size)) count=64 status=none | tr -d '\0')
