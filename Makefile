@@ -30,6 +30,7 @@ KERNEL_DIRS := boot/multiboot vmkernel drivers
 KERNEL_C := $(sort $(shell find $(KERNEL_DIRS) -name '*.c'))
 KERNEL_S := $(sort $(shell find $(KERNEL_DIRS) -name '*.S'))
 KERNEL_OBJS := $(patsubst %,$(BUILD)/kernel/%.o,$(KERNEL_C) $(KERNEL_S))
+include vmfs/kernel.mk
 include vmkernel/core/font.mk
 
 .PHONY: all run test test-long bench deps clean lint

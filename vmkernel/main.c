@@ -15,6 +15,7 @@
 #include <lib/log.h>
 #include <mm/pmm.h>
 #include <net/vswitch.h>
+#include <storage/datastore.h>
 #include <vm/vm_init.h>
 
 #include "boot_vms.h"
@@ -56,6 +57,10 @@ void vmkernel_main(struct boot_info *boot, const char *problem)
 	}
 	if (options.test_fault != TEST_FAULT_NONE)
 		core_trigger_test_fault(options.test_fault);
+	struct datastore_options datastore_options = {
+		.format = options.vmfs_format, .selftest = options.vmfs_selftest,
+	};
+	datastore_init(boot, &datastore_options); /* after the drivers registered their disks */
 	vswitch_init(); /* before the first NIC connects */
 	unsigned started = vm_start_boot_vms(boot);
 	if (started)
@@ -64,6 +69,7 @@ void vmkernel_main(struct boot_info *boot, const char *problem)
 		power_down_as_asked();
 	for (;;) {
 		irq_enable();
-		cpu_halt();
+		cpu_halt(); /* until the BSP's periodic timer or another interrupt */
+		datastore_heartbeat_due();
 	}
 }

@@ -73,6 +73,8 @@ EXTERNAL = [
     ("boot/multiboot/", {"multiboot/multiboot.h", "multiboot.h", "multiboot2.h"}),
     # GNU-EFI.
     ("boot/efi/", {"efi.h", "efilib.h", "efiapi.h", "efibind.h", "efiprot.h"}),
+    # The portable VMFS library (vmfs/lib/include), used by the storage layer.
+    ("vmkernel/storage/", {"vmfs/vmfs.h", "vmfs/vmfs_os.h"}),
 ]
 
 SOURCE_SUFFIXES = (".c", ".h", ".S")

@@ -258,4 +258,35 @@ UNIT_TEST(overlong_words_are_reported_safely)
 	CHECK_EQ(options.max_cpus, 0);
 }
 
+UNIT_TEST(vmfs_format_takes_a_string_that_fits)
+{
+	CHECK_EQ(parse("vmfs.format=vblk0:ds1 vmfs.selftest"), 0);
+	CHECK_STR(options.vmfs_format, "vblk0:ds1");
+	CHECK(options.vmfs_selftest);
+	CHECK_EQ(parse("vmfs.format=a vmfs.format=nvme0n1p2:big:force"), 0);
+	CHECK_STR(options.vmfs_format, "nvme0n1p2:big:force");
+	CHECK_EQ(parse(""), 0);
+	CHECK_STR(options.vmfs_format, "");
+	CHECK(!options.vmfs_selftest);
+}
+
+UNIT_TEST(vmfs_format_empty_missing_or_too_long_is_refused)
+{
+	static char line[256];
+
+	CHECK_EQ(parse("vmfs.format="), 1);
+	CHECK_STR(reports[0], "bad value for option 'vmfs.format=' ignored");
+	CHECK_STR(options.vmfs_format, "");
+	CHECK_EQ(parse("vmfs.format"), 1);
+	CHECK_STR(options.vmfs_format, "");
+	memcpy(line, "vmfs.format=", 12);
+	memset(line + 12, 'x', sizeof(options.vmfs_format));
+	line[12 + sizeof(options.vmfs_format)] = '\0';
+	CHECK_EQ(parse(line), 1);
+	CHECK_STR(options.vmfs_format, "");
+	line[12 + sizeof(options.vmfs_format) - 1] = '\0'; /* now it just fits */
+	CHECK_EQ(parse(line), 0);
+	CHECK_EQ(strlen(options.vmfs_format), sizeof(options.vmfs_format) - 1);
+}
+
 UNIT_MAIN()

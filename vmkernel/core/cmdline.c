@@ -6,7 +6,7 @@
 
 #include <stddef.h>
 
-enum option_kind { OPTION_FLAG, OPTION_UINT, OPTION_CHOICE };
+enum option_kind { OPTION_FLAG, OPTION_UINT, OPTION_CHOICE, OPTION_STRING };
 
 struct option_spec {
 	const char *name;
@@ -31,6 +31,8 @@ static const struct option_spec option_table[] = {
 	{ "nox2apic", OPTION_FLAG, NULL, FIELD(no_x2apic) },
 	{ "noscreen", OPTION_FLAG, NULL, FIELD(no_screen) },
 	{ "test_fault", OPTION_CHOICE, fault_choices, FIELD(test_fault) },
+	{ "vmfs.format", OPTION_STRING, NULL, FIELD(vmfs_format) },
+	{ "vmfs.selftest", OPTION_FLAG, NULL, FIELD(vmfs_selftest) },
 	{ "blockdev.selftest", OPTION_UINT, NULL, FIELD(blockdev_selftest) },
 };
 
@@ -86,6 +88,14 @@ static int apply(const char *word, size_t length, struct vmkernel_options *out,
 			v = !value || value[0] == '1';
 		} else if (o->kind == OPTION_UINT) {
 			ok = value && parse_uint(value, value_len, &v);
+		} else if (o->kind == OPTION_STRING) {
+			/* A char array field: a non-empty value that fits, terminated. */
+			ok = value && value_len && value_len < o->size;
+			if (ok) {
+				memcpy(field, value, value_len);
+				((char *)field)[value_len] = 0;
+				return 0;
+			}
 		} else {
 			for (uint64_t c = 0; value && o->choices[c]; c++)
 				if (strlen(o->choices[c]) == value_len &&

@@ -29,6 +29,8 @@ struct vmkernel_options {
 	bool no_screen;         /* noscreen: no status screen */
 	enum test_fault test_fault; /* test_fault=ud|pf|gp|de|bp: fault after ready */
 	uint32_t blockdev_selftest; /* blockdev.selftest=1: destructive disk check (test images) */
+	char vmfs_format[96];   /* vmfs.format=<blockdev>:<label>[:force]: "" = none */
+	bool vmfs_selftest;     /* vmfs.selftest: write/read a file on each datastore */
 };
 
 /* Reports problems through report(message) and returns how many there were. */

@@ -1,0 +1,50 @@
+/*
+ * Datastores: the VMFS volumes the vmkernel found on its block devices at
+ * boot, each mounted under its volume label (ESX's /vmfs/volumes/<label>).
+ */
+#ifndef KAPSEL_STORAGE_DATASTORE_H
+#define KAPSEL_STORAGE_DATASTORE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <boot_info.h>
+#include <drivers/block/blockdev.h>
+#include <lib/spinlock.h>
+#include <storage/vmfs_os.h>
+#include <vmfs/vmfs.h>
+
+#define DATASTORE_MAX 16
+
+struct datastore {
+	char label[64];                 /* (o) the volume label, or the device name when empty */
+	struct blockdev *bdev;          /* (o) */
+	struct vmfs_volume *volume;     /* (o) */
+	bool read_only;                 /* (o) damaged or refused read-write: no writes, no heartbeat */
+	struct spinlock lock;           /* the library's volume mutex */
+	struct vmfs_os os;              /* (o) */
+	struct storage_vmfs_device device_state;
+	struct vmfs_blockdev device;    /* (o) */
+	uint64_t next_heartbeat_ns;     /* [heartbeat_lock] */
+	bool heartbeat_failed;          /* [heartbeat_lock] reported once */
+};
+
+struct datastore_options {
+	/* vmfs.format=<blockdev>:<label>[:force] (NULL or "": none). */
+	const char *format;
+	/* vmfs.selftest: write, read back and compare a file on each datastore. */
+	bool selftest;
+};
+
+/* At boot, after the drivers registered their block devices: formats what
+ * the options ask, then mounts every VMFS volume found. Never fails the
+ * boot; every problem is logged with its reason. Returns the count mounted. */
+unsigned datastore_init(const struct boot_info *boot, const struct datastore_options *options);
+unsigned datastore_count(void);
+struct datastore *datastore_get(unsigned index);
+struct datastore *datastore_find(const char *label);
+/* Refreshes the heartbeat of every read-write datastore whose interval is
+ * due; cheap when none is. Call often (idle loops). */
+void datastore_heartbeat_due(void);
+
+#endif
