@@ -4,9 +4,13 @@
  *   vmkctl version | vm list | vm start NAME | vm stop NAME | datastore list
  * Prints the reply's records, one per line; exit status 0 on "ok", 1 on
  * "err" (its code and message on stderr), 2 on a transport failure.
+ *   vmkctl --raw TEXT   sends TEXT and a newline as it is and prints every
+ * line until the vmkernel closes the connection (exit 0) or 10 s pass (the
+ * tests' malformed requests).
  */
 #define _DEFAULT_SOURCE
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,16 +60,19 @@ static int fail(const char *what)
 
 int main(int argc, char **argv)
 {
-	char request[LINE_MAX_BYTES];
+	char request[4 * LINE_MAX_BYTES]; /* raw requests may be too long on purpose */
 	int length = snprintf(request, sizeof(request), "1");
 
+	bool raw = argc == 3 && !strcmp(argv[1], "--raw");
 	if (argc < 2) {
 		fprintf(stderr, "usage: vmkctl version | vm list | vm start NAME | vm stop NAME | datastore list\n");
 		return 2;
 	}
-	for (int i = 1; i < argc; i++) {
-		length += snprintf(request + length, sizeof(request) - (size_t)length, " %s", argv[i]);
-		if (length >= (int)sizeof(request) - 1) {
+	if (raw)
+		length = 0;
+	for (int i = raw ? 2 : 1; i < argc; i++) {
+		length += snprintf(request + length, sizeof(request) - (size_t)length, raw ? "%s" : " %s", argv[i]);
+		if (length >= (raw ? (int)sizeof(request) : LINE_MAX_BYTES) - 1) {
 			fprintf(stderr, "vmkctl: request too long\n");
 			return 2;
 		}
@@ -94,6 +101,15 @@ int main(int argc, char **argv)
 		if (n <= 0)
 			return fail("send");
 		sent += (int)n;
+	}
+	if (raw) {
+		errno = 0;
+		while ((line = read_line()))
+			printf("%s\n", line);
+		if (errno) /* the receive timeout: the vmkernel kept the connection */
+			return fail("no close");
+		printf("(connection closed)\n");
+		return 0;
 	}
 	/* Records "1 item ...", ended by "1 ok ..." or "1 err CODE message". */
 	while ((line = read_line())) {
