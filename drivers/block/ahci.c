@@ -17,6 +17,7 @@
 #include <drivers/pci/pci.h>
 
 #include <arch/x86/cpu.h>
+#include <arch/x86/interrupt.h>
 #include <arch/x86/lapic.h>
 #include <lib/errno.h>
 #include <lib/log.h>
@@ -30,8 +31,11 @@
 /* HBA registers */
 #define HBA_CAP 0x00
 #define HBA_GHC 0x04
+#define HBA_IS 0x08
 #define HBA_PI 0x0c
 #define GHC_AE (1u << 31)
+#define GHC_IE (1u << 1)
+#define IE_DHRS (1u << 0) /* device-to-host register FIS: a command ended */
 #define CAP_S64A (1u << 31)
 
 /* Port registers, at 0x100 + 0x80 * port */
@@ -74,16 +78,38 @@
 #define FRAME_CMD_TABLE 0x500
 #define TABLE_PRDT 0x80
 
+struct ahci_hba;
+
 struct ahci_port {
 	struct blockdev dev;
-	struct spinlock lock;
+	struct spinlock lock; /* guards the fields below and the port's registers */
+	struct ahci_hba *hba;
 	volatile uint8_t *regs;
 	uint8_t *frame;
 	uint64_t frame_phys;
 	uint8_t *bounce;
 	uint64_t bounce_phys;
 	bool broken;
+	uint8_t command;        /* the one in slot 0, for messages */
+	uint64_t lba;
+	bool error_seen;        /* task-file error since the last issue */
+	bool flush_after;       /* a FUA write: FLUSH CACHE EXT follows */
+	struct blockdev_request *inflight;
+	uint64_t inflight_deadline; /* TSC */
+	struct blockdev_request *waiting, *waiting_tail;
 };
+
+struct ahci_hba {
+	volatile uint8_t *abar;
+	struct ahci_port *ports[32];
+	unsigned index;
+	bool use_interrupts;
+	uint8_t vector;
+	uint64_t interrupts;
+};
+
+static struct ahci_hba *hba_by_vector[256];
+static unsigned ahci_hba_count;
 
 static unsigned ahci_disk_count;
 
@@ -107,9 +133,10 @@ static bool wait_clear(const struct ahci_port *p, unsigned reg, uint32_t bits, u
 	return false;
 }
 
-/* Issues one command in slot 0 and waits. bytes == 0: no data phase. */
-static int port_command(struct ahci_port *p, uint8_t command, uint64_t lba, uint16_t count,
-			uint32_t bytes, bool write)
+/* Puts one command in slot 0 and starts it; bytes == 0: no data phase.
+ * @pre lock held (or probe time). */
+static int port_issue(struct ahci_port *p, uint8_t command, uint64_t lba, uint16_t count,
+		      uint32_t bytes, bool write)
 {
 	uint8_t *table = p->frame + FRAME_CMD_TABLE;
 	memset(table, 0, TABLE_PRDT + 16);
@@ -144,27 +171,25 @@ static int port_command(struct ahci_port *p, uint8_t command, uint64_t lba, uint
 		log_error("%s: port stays busy; disabled\n", p->dev.name);
 		return -EIO;
 	}
+	p->command = command;
+	p->lba = lba;
+	p->error_seen = false;
 	port_write(p, PORT_IS, 0xffffffffu);
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	port_write(p, PORT_CI, 1);
-	uint64_t deadline = rdtsc() + tsc_hz() / 1000 * AHCI_TIMEOUT_MS;
-	for (;;) {
-		if (port_read(p, PORT_IS) & IS_TFES)
-			break;
-		if (!(port_read(p, PORT_CI) & 1))
-			break;
-		if (rdtsc() > deadline) {
-			p->broken = true;
-			log_error("%s: command 0x%02x timed out after %u ms; port disabled\n", p->dev.name,
-				  command, AHCI_TIMEOUT_MS);
-			return -EIO;
-		}
-		cpu_relax();
-	}
+	return 0;
+}
+
+/* 1: still running; 0: done; -EIO: failed (the port is restarted). */
+static int port_check(struct ahci_port *p)
+{
+	p->error_seen |= (port_read(p, PORT_IS) & IS_TFES) != 0;
+	if (!p->error_seen && (port_read(p, PORT_CI) & 1))
+		return 1;
 	uint32_t tfd = port_read(p, PORT_TFD);
-	if ((port_read(p, PORT_IS) & IS_TFES) || (tfd & TFD_ERR)) {
+	if (p->error_seen || (tfd & TFD_ERR)) {
 		log_warn("%s: command 0x%02x at lba %lu failed (status 0x%02x error 0x%02x)\n",
-			 p->dev.name, command, lba, tfd & 0xff, (tfd >> 8) & 0xff);
+			 p->dev.name, p->command, p->lba, tfd & 0xff, (tfd >> 8) & 0xff);
 		/* Restart the port's command engine to clear the error state. */
 		port_write(p, PORT_CMD, port_read(p, PORT_CMD) & ~CMD_ST);
 		wait_clear(p, PORT_CMD, CMD_CR, 500);
@@ -176,6 +201,143 @@ static int port_command(struct ahci_port *p, uint8_t command, uint64_t lba, uint
 	return 0;
 }
 
+/* Issues one command and polls it (probe time, and without interrupts). */
+static int port_command(struct ahci_port *p, uint8_t command, uint64_t lba, uint16_t count,
+			uint32_t bytes, bool write)
+{
+	int rc = port_issue(p, command, lba, count, bytes, write);
+	if (rc)
+		return rc;
+	uint64_t deadline = rdtsc() + tsc_hz() / 1000 * AHCI_TIMEOUT_MS;
+	while ((rc = port_check(p)) == 1) {
+		if (rdtsc() > deadline) {
+			p->broken = true;
+			log_error("%s: command 0x%02x timed out after %u ms; port disabled\n", p->dev.name,
+				  command, AHCI_TIMEOUT_MS);
+			return -EIO;
+		}
+		cpu_relax();
+	}
+	return rc;
+}
+
+static int start_request(struct ahci_port *p, struct blockdev_request *req)
+{
+	uint32_t bytes = req->sector_count * p->dev.sector_size;
+	p->flush_after = false;
+	if (req->op == BLOCKDEV_FLUSH)
+		return port_issue(p, ATA_FLUSH_CACHE_EXT, 0, 0, 0, false);
+	if (req->op == BLOCKDEV_WRITE) {
+		memcpy(p->bounce, req->buffer, bytes);
+		p->flush_after = (req->flags & BLOCKDEV_REQ_FUA) != 0;
+		return port_issue(p, ATA_WRITE_DMA_EXT, req->sector, (uint16_t)req->sector_count, bytes, true);
+	}
+	return port_issue(p, ATA_READ_DMA_EXT, req->sector, (uint16_t)req->sector_count, bytes, false);
+}
+
+static void push_done(struct blockdev_request *req, int status, struct blockdev_request **done_list)
+{
+	req->status = status;
+	req->next = *done_list;
+	*done_list = req;
+}
+
+/* Starts waiting requests until one is in flight. @pre lock held. */
+static void start_next(struct ahci_port *p, struct blockdev_request **done_list)
+{
+	while (p->waiting && !p->inflight && !p->broken) {
+		struct blockdev_request *req = p->waiting;
+		p->waiting = req->next;
+		if (!p->waiting)
+			p->waiting_tail = NULL;
+		int rc = start_request(p, req);
+		if (rc) {
+			push_done(req, rc, done_list);
+			continue;
+		}
+		p->inflight = req;
+		p->inflight_deadline = rdtsc() + tsc_hz() / 1000 * AHCI_TIMEOUT_MS;
+	}
+}
+
+/* Checks the command in flight, starts the next, enforces the timeout.
+ * @pre lock held; finished requests go to *done_list (done() after unlock). */
+static void port_reap(struct ahci_port *p, struct blockdev_request **done_list)
+{
+	if (p->inflight) {
+		struct blockdev_request *req = p->inflight;
+		int rc = port_check(p);
+		if (rc == 0 && p->flush_after) {
+			p->flush_after = false;
+			rc = port_issue(p, ATA_FLUSH_CACHE_EXT, 0, 0, 0, false);
+			if (rc == 0) {
+				p->inflight_deadline = rdtsc() + tsc_hz() / 1000 * AHCI_TIMEOUT_MS;
+				rc = 1;
+			}
+		}
+		if (rc == 1 && rdtsc() > p->inflight_deadline) {
+			p->broken = true;
+			log_error("%s: command 0x%02x timed out after %u ms; port disabled\n", p->dev.name,
+				  p->command, AHCI_TIMEOUT_MS);
+			rc = -EIO;
+		}
+		if (rc != 1) {
+			p->inflight = NULL;
+			if (rc == 0 && req->op == BLOCKDEV_READ)
+				memcpy(req->buffer, p->bounce, (size_t)req->sector_count * p->dev.sector_size);
+			push_done(req, rc, done_list);
+		}
+	}
+	start_next(p, done_list);
+	if (p->broken) {
+		while (p->waiting) {
+			struct blockdev_request *req = p->waiting;
+			p->waiting = req->next;
+			push_done(req, -EIO, done_list);
+		}
+		p->waiting_tail = NULL;
+	}
+}
+
+static void port_service(struct ahci_port *p)
+{
+	struct blockdev_request *done_list = NULL;
+	uint64_t flags = spin_lock_irqsave(&p->lock);
+	/* Acknowledge first, remembering an error, so a later completion
+	 * raises a new interrupt. */
+	uint32_t is = port_read(p, PORT_IS);
+	p->error_seen |= (is & IS_TFES) != 0;
+	port_write(p, PORT_IS, is);
+	port_reap(p, &done_list);
+	spin_unlock_irqrestore(&p->lock, flags);
+	while (done_list) {
+		struct blockdev_request *req = done_list;
+		done_list = req->next;
+		req->done(req);
+	}
+}
+
+static void ahci_interrupt(struct interrupt_frame *frame)
+{
+	struct ahci_hba *hba = hba_by_vector[frame->vector & 0xff];
+	if (!hba)
+		return;
+	if (__atomic_fetch_add(&hba->interrupts, 1, __ATOMIC_RELAXED) == 0)
+		log_info("ahci-hba%u: first I/O interrupt (vector 0x%x)\n", hba->index, hba->vector);
+	uint32_t pending = *(volatile uint32_t *)(hba->abar + HBA_IS);
+	for (unsigned i = 0; i < 32; i++)
+		if ((pending & (1u << i)) && hba->ports[i])
+			port_service(hba->ports[i]);
+	*(volatile uint32_t *)(hba->abar + HBA_IS) = pending;
+}
+
+static void ahci_poll(struct blockdev *dev)
+{
+	struct ahci_port *p = dev->driver_data;
+	if (p->hba->use_interrupts)
+		port_service(p);
+}
+
 static int ahci_submit(struct blockdev *dev, struct blockdev_request *req)
 {
 	struct ahci_port *p = dev->driver_data;
@@ -184,24 +346,43 @@ static int ahci_submit(struct blockdev *dev, struct blockdev_request *req)
 	if (req->op != BLOCKDEV_FLUSH && (req->sector_count == 0 ||
 					  req->sector_count > dev->max_sectors_per_request))
 		return -EINVAL;
-	uint32_t bytes = req->sector_count * dev->sector_size;
+	struct blockdev_request *done_list = NULL;
 	uint64_t flags = spin_lock_irqsave(&p->lock);
-	int status;
-	if (p->broken) {
-		status = -EIO;
-	} else if (req->op == BLOCKDEV_FLUSH) {
-		status = port_command(p, ATA_FLUSH_CACHE_EXT, 0, 0, 0, false);
-	} else if (req->op == BLOCKDEV_WRITE) {
-		memcpy(p->bounce, req->buffer, bytes);
-		status = port_command(p, ATA_WRITE_DMA_EXT, req->sector, (uint16_t)req->sector_count,
-				      bytes, true);
-		if (!status && (req->flags & BLOCKDEV_REQ_FUA))
+	if (p->hba->use_interrupts) {
+		req->next = NULL;
+		if (p->waiting_tail)
+			p->waiting_tail->next = req;
+		else
+			p->waiting = req;
+		p->waiting_tail = req;
+		start_next(p, &done_list);
+		if (p->broken)
+			port_reap(p, &done_list);
+		spin_unlock_irqrestore(&p->lock, flags);
+		while (done_list) {
+			struct blockdev_request *done = done_list;
+			done_list = done->next;
+			done->done(done);
+		}
+		return 0;
+	}
+	/* Without interrupts: the whole request here. */
+	int status = p->broken ? -EIO : start_request(p, req);
+	if (!status) {
+		uint64_t deadline = rdtsc() + tsc_hz() / 1000 * AHCI_TIMEOUT_MS;
+		while ((status = port_check(p)) == 1) {
+			if (rdtsc() > deadline) {
+				p->broken = true;
+				log_error("%s: command 0x%02x timed out; port disabled\n", dev->name, p->command);
+				status = -EIO;
+				break;
+			}
+			cpu_relax();
+		}
+		if (!status && p->flush_after)
 			status = port_command(p, ATA_FLUSH_CACHE_EXT, 0, 0, 0, false);
-	} else {
-		status = port_command(p, ATA_READ_DMA_EXT, req->sector, (uint16_t)req->sector_count,
-				      bytes, false);
-		if (!status)
-			memcpy(req->buffer, p->bounce, bytes);
+		if (!status && req->op == BLOCKDEV_READ)
+			memcpy(req->buffer, p->bounce, (size_t)req->sector_count * dev->sector_size);
 	}
 	spin_unlock_irqrestore(&p->lock, flags);
 	req->status = status;
@@ -209,7 +390,7 @@ static int ahci_submit(struct blockdev *dev, struct blockdev_request *req)
 	return 0;
 }
 
-static const struct blockdev_ops ahci_ops = { .submit = ahci_submit };
+static const struct blockdev_ops ahci_ops = { .submit = ahci_submit, .poll = ahci_poll };
 
 static void identify_string(const uint16_t *words, unsigned first, unsigned count, char *out)
 {
@@ -226,13 +407,14 @@ static void identify_string(const uint16_t *words, unsigned first, unsigned coun
 			out[i] = '?';
 }
 
-static void ahci_port_init(const struct pci_device *pci, volatile uint8_t *abar, unsigned index,
+static void ahci_port_init(const struct pci_device *pci, struct ahci_hba *hba, unsigned index,
 			   bool dma64)
 {
 	struct ahci_port *p = kzalloc(sizeof(*p));
 	if (!p)
 		return;
-	p->regs = abar + 0x100 + 0x80ul * index;
+	p->hba = hba;
+	p->regs = hba->abar + 0x100 + 0x80ul * index;
 	uint32_t ssts = port_read(p, PORT_SSTS);
 	if ((ssts & 0xf) != 3 || port_read(p, PORT_SIG) != SIG_SATA) {
 		kfree(p); /* no device, no link, or not a disk (ATAPI) */
@@ -305,6 +487,10 @@ static void ahci_port_init(const struct pci_device *pci, volatile uint8_t *abar,
 	log_info("%s: SATA disk '%s' on AHCI %02x:%02x.%u port %u, %lu sectors\n", p->dev.name, model,
 		 pci->bus, pci->device, pci->function, index, sectors);
 	ahci_disk_count++;
+	/* Interrupts on now that probe-time commands are done. */
+	port_write(p, PORT_IS, 0xffffffffu);
+	port_write(p, PORT_IE, hba->use_interrupts ? IE_DHRS | IS_TFES : 0);
+	hba->ports[index] = p;
 	blockdev_register(&p->dev);
 }
 
@@ -319,14 +505,29 @@ int ahci_probe(struct pci_device *pci)
 		return 0;
 	}
 	pci_enable_device(pci);
+	struct ahci_hba *hba = kzalloc(sizeof(*hba));
+	if (!hba)
+		return -ENOMEM;
+	hba->abar = abar;
+	hba->index = ahci_hba_count++;
 	volatile uint32_t *ghc = (volatile uint32_t *)(abar + HBA_GHC);
 	*ghc |= GHC_AE;
+	hba->vector = pci_alloc_vector();
+	if (hba->vector) {
+		hba_by_vector[hba->vector] = hba;
+		interrupt_register(hba->vector, ahci_interrupt);
+		hba->use_interrupts = pci_msix_enable(pci, 0, hba->vector) == 0 ||
+				      pci_msi_enable(pci, hba->vector) == 0;
+	}
 	uint32_t cap = *(volatile uint32_t *)(abar + HBA_CAP);
 	uint32_t implemented = *(volatile uint32_t *)(abar + HBA_PI);
-	log_info("ahci: %02x:%02x.%u AHCI %u ports (implemented 0x%x)\n", pci->bus, pci->device,
-		 pci->function, (cap & 0x1f) + 1, implemented);
+	log_info("ahci-hba%u: %02x:%02x.%u AHCI %u ports (implemented 0x%x), completion by %s\n", hba->index,
+		 pci->bus, pci->device, pci->function, (cap & 0x1f) + 1, implemented,
+		 hba->use_interrupts ? (pci->msix_cap ? "MSI-X" : "MSI") : "polling");
 	for (unsigned port = 0; port < 32; port++)
 		if (implemented & (1u << port))
-			ahci_port_init(pci, abar, port, (cap & CAP_S64A) != 0);
+			ahci_port_init(pci, hba, port, (cap & CAP_S64A) != 0);
+	if (hba->use_interrupts)
+		*ghc |= GHC_IE;
 	return 0;
 }

@@ -732,6 +732,10 @@ blockdev_disks() {
 			grep -q "^${name%n[0-9]*}: first I/O interrupt" <<<"$text" ||
 				{ emu_fail "${name%n[0-9]*}: no I/O completed by interrupt (MSI-X)"; return; }
 			;;
+		ahci)
+			grep -q "^ahci-hba[0-9]*: first I/O interrupt" <<<"$text" ||
+				{ emu_fail "AHCI: no I/O completed by interrupt (MSI)"; return; }
+			;;
 		esac
 		if [ "$kind" = bad-virtio ]; then
 			grep -q "^blockdev: $name: GPT ignored: header CRC32 mismatch" <<<"$text" ||
