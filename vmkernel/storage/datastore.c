@@ -18,10 +18,6 @@
 #include <mm/vmm.h>
 #include <storage/ramdisk.h>
 
-/* The drivers' registry lives in drivers/block/blockdev.c; weak until every
- * build has it (then only RAM disks are candidates). */
-#pragma weak blockdev_list
-
 #define VMFS_MBLOCK_BYTES 4096u
 #define VMFS_SUPER_MAGIC 0x424d564bu
 #define VMFS_SUPER_TYPE 1u
@@ -202,13 +198,10 @@ static bool ramdisk_module_name(const char *text, size_t text_size, char *out, s
 	return false;
 }
 
-/* Candidates: RAM disks, then the drivers' devices, a partitioned disk
- * through its partitions only. */
-static unsigned collect_candidates(const struct boot_info *boot, struct blockdev **out)
+/* RAM disks join the block layer like any disk (their GPT partitions too). */
+static void register_ramdisks(const struct boot_info *boot)
 {
-	unsigned n = 0;
-
-	for (uint32_t i = 0; i < boot->module_count && n < CANDIDATE_MAX; i++) {
+	for (uint32_t i = 0; i < boot->module_count; i++) {
 		const struct boot_module *m = &boot->modules[i];
 		char name[BLOCKDEV_NAME_MAX];
 
@@ -225,10 +218,21 @@ static unsigned collect_candidates(const struct boot_info *boot, struct blockdev
 			log_error("datastore: RAM disk %s: out of memory\n", name);
 			continue;
 		}
-		out[n++] = disk;
+		int err = blockdev_register(disk);
+
+		if (err) {
+			log_error("datastore: RAM disk %s not registered: error %d\n", name, err);
+			kfree(disk); /* the blockdev is the RAM disk's first member */
+		}
 	}
-	if (!blockdev_list)
-		return n;
+}
+
+/* Candidates: every block device, a partitioned disk through its
+ * partitions only. */
+static unsigned collect_candidates(struct blockdev **out)
+{
+	unsigned n = 0;
+
 	for (struct blockdev *dev = blockdev_list(); dev && n < CANDIDATE_MAX; dev = dev->next) {
 		bool partitioned = false;
 
@@ -414,7 +418,8 @@ unsigned datastore_init(const struct boot_info *boot, const struct datastore_opt
 		return 0;
 	}
 	make_host_uuid();
-	count = collect_candidates(boot, candidates);
+	register_ramdisks(boot);
+	count = collect_candidates(candidates);
 	if (options->format && options->format[0])
 		format_as_asked(options->format, candidates, count);
 	for (unsigned i = 0; i < count; i++)

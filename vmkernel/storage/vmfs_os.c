@@ -21,42 +21,6 @@
 #include <lib/string.h>
 #include <mm/heap.h>
 
-/* The block layer's own synchronous helpers live in drivers/block/blockdev.c
- * (the drivers' side of the contract). Until every build has it, they are
- * weak: without them a request is submitted here and its done flag polled,
- * which suits drivers that complete inside submit (the RAM disk). */
-#pragma weak blockdev_read_sync
-#pragma weak blockdev_write_sync
-#pragma weak blockdev_flush_sync
-
-struct sync_wait {
-	volatile uint32_t done;
-};
-
-static void sync_request_done(struct blockdev_request *req)
-{
-	struct sync_wait *wait = req->opaque;
-
-	__atomic_store_n(&wait->done, 1, __ATOMIC_RELEASE);
-}
-
-static int submit_and_wait(struct blockdev *bdev, enum blockdev_op op, uint32_t flags, uint64_t sector,
-			   uint32_t count, void *buffer)
-{
-	struct sync_wait wait = { 0 };
-	struct blockdev_request req = {
-		.op = op, .flags = flags, .sector = sector, .sector_count = count,
-		.buffer = buffer, .done = sync_request_done, .opaque = &wait,
-	};
-	int err = bdev->ops->submit(bdev, &req);
-
-	if (err)
-		return err;
-	while (!__atomic_load_n(&wait.done, __ATOMIC_ACQUIRE))
-		__builtin_ia32_pause();
-	return req.status;
-}
-
 /* Splits a transfer into requests the driver accepts. */
 static int transfer(struct blockdev *bdev, bool write, uint64_t sector, uint32_t count, void *buffer,
 		    uint32_t flags)
@@ -70,13 +34,10 @@ static int transfer(struct blockdev *bdev, bool write, uint64_t sector, uint32_t
 		uint32_t chunk = count < chunk_max ? count : chunk_max;
 		int err;
 
-		if (write && blockdev_write_sync)
+		if (write)
 			err = blockdev_write_sync(bdev, sector, chunk, p, flags);
-		else if (!write && blockdev_read_sync)
-			err = blockdev_read_sync(bdev, sector, chunk, p);
 		else
-			err = submit_and_wait(bdev, write ? BLOCKDEV_WRITE : BLOCKDEV_READ, flags, sector,
-					      chunk, p);
+			err = blockdev_read_sync(bdev, sector, chunk, p);
 		if (err)
 			return err;
 		sector += chunk;
@@ -102,9 +63,7 @@ int storage_blockdev_write(struct blockdev *bdev, uint64_t sector, uint32_t coun
 
 int storage_blockdev_flush(struct blockdev *bdev)
 {
-	if (blockdev_flush_sync)
-		return blockdev_flush_sync(bdev);
-	return submit_and_wait(bdev, BLOCKDEV_FLUSH, 0, 0, 0, NULL);
+	return blockdev_flush_sync(bdev);
 }
 
 /*
