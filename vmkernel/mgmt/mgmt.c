@@ -14,6 +14,7 @@
 #include <lib/printf.h>
 #include <lib/string.h>
 #include <mm/heap.h>
+#include <storage/datastore.h>
 #include <vdev/vsock.h>
 #include <vm/vm.h>
 
@@ -129,11 +130,29 @@ static void command_vm_stop(struct mgmt_request *r)
 	reply(r, "ok name=%s state=stopped", vm->name);
 }
 
+/* A label as one protocol word: bytes outside [A-Za-z0-9_.-] become '_'. */
+static void label_word(const char *label, char *out, size_t size)
+{
+	size_t n = 0;
+	for (; label[n] && n + 1 < size; n++) {
+		char c = label[n];
+		bool plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+			     c == '_' || c == '.' || c == '-';
+		out[n] = plain ? c : '_';
+	}
+	out[n] = '\0';
+}
+
 static void command_datastore_list(struct mgmt_request *r)
 {
-	/* Datastores are not reachable from here yet (storage/ has no
-	 * listing API in this tree): the list is empty. */
-	reply(r, "ok count=0");
+	unsigned count = datastore_count();
+	for (unsigned i = 0; i < count; i++) {
+		const struct datastore *ds = datastore_get(i);
+		char name[sizeof(ds->label)];
+		label_word(ds->label, name, sizeof(name));
+		reply(r, "item name=%s access=%s", name, ds->read_only ? "read-only" : "read-write");
+	}
+	reply(r, "ok count=%u", count);
 }
 
 struct mgmt_command {
