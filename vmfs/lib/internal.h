@@ -289,6 +289,7 @@ struct held_lock {
 	uint32_t opens;
 	bool txn;
 	bool used_by_op;
+	bool claimed_new;	/* the on-disk record may still be vmfs_lock_claim_new's */
 };
 
 /* Locks held at once: a transaction of creates holds one per new file. */

@@ -252,11 +252,17 @@ static int holder_status(struct vmfs_volume *vol, uint32_t slot, uint32_t genera
 }
 
 /* Removes (slot, generation) from one lock record by compare-and-write. */
-static int lock_remove_holder(struct vmfs_volume *vol, uint64_t sector, uint32_t slot, uint32_t generation)
+/* @guess: what the record probably is, tried by CAW before reading it. */
+static int lock_remove_holder(struct vmfs_volume *vol, uint64_t sector, uint32_t slot, uint32_t generation,
+			      const struct disk_lock *guess)
 {
 	for (int attempt = 0; attempt < 100; attempt++) {
 		struct disk_lock cur, next;
-		int err = vmfs_read_sector_checked(vol, sector, &cur, true);
+		int err = 0;
+		if (attempt == 0 && guess)
+			cur = *guess;
+		else
+			err = vmfs_read_sector_checked(vol, sector, &cur, true);
 		if (err)
 			return err;
 		if (cur.mode == LOCK_FREE)
@@ -328,7 +334,7 @@ int vmfs_locks_drop_holder(struct vmfs_volume *vol, uint32_t slot, uint32_t gene
 		return -VMFS_ENOMEM;
 	for (uint32_t a = 0; a < vol->sb.ag_count && !err; a++) {
 		uint64_t mblock = vmfs_ag_mblock(&vol->sb, a);
-		err = lock_remove_holder(vol, vmfs_ag_lock_sector(&vol->sb, a), slot, generation);
+		err = lock_remove_holder(vol, vmfs_ag_lock_sector(&vol->sb, a), slot, generation, NULL);
 		if (!err)
 			err = vol->dev->read(vol->dev->ctx, mblock * MB_SIZE, ag, MB_SIZE);
 		if (err)
@@ -341,7 +347,7 @@ int vmfs_locks_drop_holder(struct vmfs_volume *vol, uint32_t slot, uint32_t gene
 			if (!all && !vmfs_bit_test(h->inode_bitmap, i))
 				continue;
 			err = lock_remove_holder(vol, vmfs_inode_lock_sector(&vol->sb, a * vol->sb.inodes_per_ag + i), slot,
-						 generation);
+						 generation, NULL);
 			if (all && err == -VMFS_EBADMSG)
 				err = 0; /* a never-used inode's sector */
 		}
@@ -497,30 +503,36 @@ int vmfs_lock_acquire(struct vmfs_volume *vol, uint64_t sector, uint32_t mode, b
 /* The lock of an inode this host just allocated: no other host can know
  * the inode before our commit, so the record is written, not CAW'd, naming
  * us EXCLUSIVE until that commit (whatever it held before is void). */
+/* The record of a lock this host claims for a new inode. */
+static void claim_record(const struct vmfs_volume *vol, struct disk_lock *rec)
+{
+	memset(rec, 0, sizeof(*rec));
+	rec->mode = VMFS_LOCK_EXCLUSIVE;
+	rec->owner_slot = vol->slot;
+	rec->owner_generation = vol->slot_image.generation;
+	rec->lock_generation = 1;
+	rec->holder_count = 1;
+	rec->holders[0].slot = vol->slot;
+	rec->holders[0].generation = vol->slot_image.generation;
+	rec->last_writer_slot = vol->slot;
+	rec->last_writer_generation = vol->slot_image.generation;
+	vmfs_lock_seal(rec);
+}
+
 int vmfs_lock_claim_new(struct vmfs_volume *vol, uint64_t sector)
 {
 	if (vmfs_lock_held(vol, sector))
 		return 0; /* still ours from the inode's previous life */
 	struct disk_lock rec;
 	memset(&rec, 0, sizeof(rec));
-	if (vol->held_count < HELD_MAX) {
-		rec.mode = VMFS_LOCK_EXCLUSIVE;
-		rec.owner_slot = vol->slot;
-		rec.owner_generation = vol->slot_image.generation;
-		rec.lock_generation = 1;
-		rec.holder_count = 1;
-		rec.holders[0].slot = vol->slot;
-		rec.holders[0].generation = vol->slot_image.generation;
-		rec.last_writer_slot = vol->slot;
-		rec.last_writer_generation = vol->slot_image.generation;
-		vmfs_lock_seal(&rec);
-	}
+	if (vol->held_count < HELD_MAX)
+		claim_record(vol, &rec);
 	int err = vmfs_dev_write(vol, sector * SECTOR, &rec, SECTOR);
 	if (err || rec.mode == LOCK_FREE)
 		return err;
 	struct held_lock *held = &vol->held[vol->held_count++];
 	*held = (struct held_lock){ .sector = sector, .mode = VMFS_LOCK_EXCLUSIVE, .txn = true,
-				    .used_by_op = vol->in_op };
+				    .used_by_op = vol->in_op, .claimed_new = true };
 	held_index_add(vol, vol->held_count - 1);
 	return 0;
 }
@@ -528,8 +540,15 @@ int vmfs_lock_claim_new(struct vmfs_volume *vol, uint64_t sector)
 static int lock_drop(struct vmfs_volume *vol, struct held_lock *held)
 {
 	int err = 0;
-	if (!vol->fenced && !vol->broken)
-		err = lock_remove_holder(vol, held->sector, vol->slot, vol->slot_image.generation);
+	if (!vol->fenced && !vol->broken) {
+		/* A new inode's lock is released unchanged since its claim: the
+		 * CAW can expect that record without reading it first. */
+		struct disk_lock claimed;
+		if (held->claimed_new)
+			claim_record(vol, &claimed);
+		err = lock_remove_holder(vol, held->sector, vol->slot, vol->slot_image.generation,
+					 held->claimed_new ? &claimed : NULL);
+	}
 	*held = vol->held[--vol->held_count];
 	return err;
 }
