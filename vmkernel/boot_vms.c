@@ -15,6 +15,7 @@
 #include <mm/heap.h>
 #include <mm/vmm.h>
 #include <mgmt/mgmt.h>
+#include <storage/vmfs_vdisk.h>
 #include <vdev/platform.h>
 #include <vdev/vdev.h>
 #include <vdev/vdisk.h>
@@ -42,9 +43,24 @@ static struct guest_image module_image(const struct boot_module *m, const char *
 }
 
 /* A disk= boot module as a RAM-backed virtio-blk disk (writes stay in the
- * module's memory, which the vmkernel never reuses). */
+ * module's memory, which the vmkernel never reuses), or a "[datastore]/path"
+ * VMDK or raw file on a datastore, locked while the VM has it. */
 static int attach_disk(const struct boot_info *boot, struct vm *vm, const char *name)
 {
+	if (vmfs_vdisk_is_datastore_path(name)) {
+		char reason[192];
+		struct vdisk_backend *disk = vmfs_vdisk_open(name, vm->name, reason, sizeof(reason));
+
+		if (!disk) {
+			log_warn("vm %s: %s\n", vm->name, reason);
+			return -1;
+		}
+		int rc = vdev_virtio_blk_attach(vm, disk);
+
+		if (rc)
+			vmfs_vdisk_close(disk);
+		return rc;
+	}
 	int k = vmdef_find_module(boot->modules, boot->module_count, name);
 	if (k < 0) {
 		log_warn("vm %s: disk module '%s' was not loaded at boot\n", vm->name, name);

@@ -27,6 +27,7 @@ __attribute__((noreturn)) static void power_down_as_asked(void)
 	log_info("vmkernel: %s as requested on the command line\n",
 		 options.reboot ? "rebooting" : "powering off");
 	smp_stop_others();
+	datastore_shutdown();
 	if (options.reboot)
 		power_reboot();
 	power_off();

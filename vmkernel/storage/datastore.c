@@ -454,3 +454,17 @@ void datastore_heartbeat_due(void)
 	}
 	spin_unlock(&heartbeat_lock);
 }
+
+void datastore_shutdown(void)
+{
+	for (unsigned i = 0; i < datastores_mounted; i++) {
+		struct datastore *ds = datastores[i];
+		int err = vmfs_unmount(ds->volume);
+
+		if (err)
+			log_error("datastore: %s: unmount: %s\n", ds->label, vmfs_strerror(err));
+	}
+	if (datastores_mounted)
+		log_info("datastore: %u unmounted\n", datastores_mounted);
+	datastores_mounted = 0;
+}

@@ -46,5 +46,9 @@ struct datastore *datastore_find(const char *label);
 /* Refreshes the heartbeat of every read-write datastore whose interval is
  * due; cheap when none is. Call often (idle loops). */
 void datastore_heartbeat_due(void);
+/* Before power-off or reboot: commits every datastore, closes its open
+ * files (VM disks included) and frees this host's heartbeat slot. Every
+ * CPU but this one must be stopped. */
+void datastore_shutdown(void);
 
 #endif
