@@ -15,6 +15,7 @@
 #include <mm/heap.h>
 #include <mm/vmm.h>
 #include <mgmt/mgmt.h>
+#include <storage/datastore.h>
 #include <storage/vmfs_vdisk.h>
 #include <vdev/platform.h>
 #include <vdev/vdev.h>
@@ -96,33 +97,50 @@ static int attach_devices(const struct boot_info *boot, struct vm *vm,
 	return rc;
 }
 
+/* A kernel, initrd or module: a boot module, or a "[datastore]/path" file
+ * read into vmkernel memory (kept, like a module's, for resets). */
+static int find_image(const struct boot_info *boot, const char *what, const char *name, const char *line,
+		      struct guest_image *out, char *error, size_t error_size)
+{
+	if (vmfs_vdisk_is_datastore_path(name)) {
+		char reason[160];
+		void *data;
+		uint64_t size;
+
+		if (datastore_read_file(name, &data, &size, reason, sizeof(reason))) {
+			snprintf(error, error_size, "%s %s", what, reason);
+			return -1;
+		}
+		*out = (struct guest_image){ .data = data, .size = size, .name = line };
+		return 0;
+	}
+	int k = vmdef_find_module(boot->modules, boot->module_count, name);
+	if (k < 0) {
+		snprintf(error, error_size, "%s module '%s' was not loaded at boot", what, name);
+		return -1;
+	}
+	*out = module_image(&boot->modules[k], line);
+	return 0;
+}
+
 /* Resolves the kernel, initrd and modules a definition names. */
 static int gather_images(const struct boot_info *boot, const struct vm_definition *def,
 			 struct guest_image *kernel, struct guest_image *modules, unsigned *count,
 			 char *error, size_t error_size)
 {
-	int k = vmdef_find_module(boot->modules, boot->module_count, def->kernel);
-	if (k < 0) {
-		snprintf(error, error_size, "kernel module '%s' was not loaded at boot", def->kernel);
+	if (find_image(boot, "kernel", def->kernel, def->kernel, kernel, error, error_size))
 		return -1;
-	}
-	*kernel = module_image(&boot->modules[k], def->kernel);
 	*count = 0;
 	if (def->initrd[0]) {
-		int i = vmdef_find_module(boot->modules, boot->module_count, def->initrd);
-		if (i < 0) {
-			snprintf(error, error_size, "initrd module '%s' was not loaded at boot", def->initrd);
+		if (find_image(boot, "initrd", def->initrd, def->initrd, &modules[*count], error, error_size))
 			return -1;
-		}
-		modules[(*count)++] = module_image(&boot->modules[i], def->initrd);
+		(*count)++;
 	}
 	for (unsigned j = 0; j < def->module_count; j++) {
-		int i = vmdef_find_module(boot->modules, boot->module_count, def->modules[j].name);
-		if (i < 0) {
-			snprintf(error, error_size, "module '%s' was not loaded at boot", def->modules[j].name);
+		if (find_image(boot, "module", def->modules[j].name, def->modules[j].line, &modules[*count],
+			       error, error_size))
 			return -1;
-		}
-		modules[(*count)++] = module_image(&boot->modules[i], def->modules[j].line);
+		(*count)++;
 	}
 	return 0;
 }
@@ -215,7 +233,8 @@ static int reset_boot_vm(struct vm *vm)
 	return 0;
 }
 
-static struct vm *start_one(const struct boot_info *boot, const struct boot_module *m,
+/* @text: the definition (a boot module's or a datastore file's contents). */
+static struct vm *start_one(const struct boot_info *boot, const char *text, size_t length,
 			    char *error, size_t error_size)
 {
 	struct boot_vm *b = kzalloc(sizeof(*b));
@@ -226,7 +245,7 @@ static struct vm *start_one(const struct boot_info *boot, const struct boot_modu
 		return NULL;
 	}
 	struct vm_definition *def = &b->def;
-	if (vmdef_parse(phys_to_virt(m->phys_start), m->phys_end - m->phys_start, def, error, error_size))
+	if (vmdef_parse(text, length, def, error, error_size))
 		goto out;
 	if (def->service_console && console_defined) {
 		snprintf(error, error_size, "a second VM with role = console (there is one service console)");
@@ -302,12 +321,32 @@ unsigned vm_start_boot_vms(const struct boot_info *boot)
 		if (!vmdef_is_definition_module(m->name))
 			continue;
 		error[0] = '\0';
-		struct vm *vm = start_one(boot, m, error, sizeof(error));
+		struct vm *vm = start_one(boot, phys_to_virt(m->phys_start), m->phys_end - m->phys_start, error,
+					  sizeof(error));
 		if (vm) {
 			loaded[started++] = vm;
 		} else {
 			refused++;
 			log_error("vm: the definition in module '%s' was refused: %s\n", m->name, error);
+		}
+	}
+	/* VMs as files: every *.vmx in a top-level directory of a datastore. */
+	static char configs[BOOT_MAX_MODULES][DATASTORE_PATH_MAX];
+	unsigned config_count = datastore_find_vm_configs(configs, BOOT_MAX_MODULES - started);
+	for (unsigned i = 0; i < config_count; i++) {
+		void *text;
+		uint64_t length;
+		struct vm *vm = NULL;
+		error[0] = '\0';
+		if (!datastore_read_file(configs[i], &text, &length, error, sizeof(error))) {
+			vm = start_one(boot, text, length, error, sizeof(error));
+			kfree(text);
+		}
+		if (vm) {
+			loaded[started++] = vm;
+		} else {
+			refused++;
+			log_error("vm: the definition in '%s' was refused: %s\n", configs[i], error);
 		}
 	}
 	if (console_defined && mgmt_init())

@@ -468,3 +468,111 @@ void datastore_shutdown(void)
 		log_info("datastore: %u unmounted\n", datastores_mounted);
 	datastores_mounted = 0;
 }
+
+/* Files the vmkernel reads whole (kernels, initrds, configurations). */
+#define READ_FILE_MAX (512ull << 20)
+
+int datastore_read_file(const char *name, void **data, uint64_t *size, char *error, size_t error_size)
+{
+	const char *close = name[0] == '[' ? strchr(name, ']') : NULL;
+	char label[64];
+	struct vmfs_file *file;
+	struct vmfs_stat st;
+	int err;
+
+	if (!close || close == name + 1 || (size_t)(close - name - 1) >= sizeof(label) || close[1] != '/') {
+		snprintf(error, error_size, "'%s': expected [datastore]/path", name);
+		return -EINVAL;
+	}
+	memcpy(label, name + 1, (size_t)(close - name - 1));
+	label[close - name - 1] = 0;
+	struct datastore *ds = datastore_find(label);
+
+	if (!ds) {
+		snprintf(error, error_size, "'%s': no datastore '%s'", name, label);
+		return -ENOENT;
+	}
+	err = vmfs_open(ds->volume, close + 1, 0, VMFS_LOCK_SHARED_RO, &file);
+	if (!err)
+		err = vmfs_fstat(file, &st);
+	else
+		file = NULL;
+	if (!err && (st.size == 0 || st.size > READ_FILE_MAX))
+		err = -VMFS_EFBIG;
+	void *buffer = err ? NULL : kmalloc(st.size + 1);
+
+	if (!err && !buffer)
+		err = -VMFS_ENOMEM;
+	if (!err) {
+		int64_t got = vmfs_read(file, 0, buffer, st.size);
+
+		err = got < 0 ? (int)got : (uint64_t)got != st.size ? -VMFS_EIO : 0;
+	}
+	if (file)
+		vmfs_close(file);
+	if (err) {
+		kfree(buffer);
+		snprintf(error, error_size, "'%s': %s", name,
+			 err == -VMFS_EFBIG ? "empty or larger than 512 MiB" : vmfs_strerror(err));
+		return -EIO;
+	}
+	((char *)buffer)[st.size] = 0; /* text files end in a NUL for free */
+	*data = buffer;
+	*size = st.size;
+	return 0;
+}
+
+struct name_list {
+	char (*names)[VMFS_NAME_MAX + 1];
+	unsigned count, max;
+	bool directories; /* collect directories, else *.vmx files */
+};
+
+static int collect_name(void *arg, const struct vmfs_dirent *entry)
+{
+	struct name_list *list = arg;
+	size_t length = entry->name_len;
+	bool wanted = list->directories ? entry->kind == VMFS_KIND_DIR
+					: entry->kind == VMFS_KIND_FILE && length > 4 &&
+						  strcmp(entry->name + length - 4, ".vmx") == 0;
+
+	if (wanted && list->count < list->max)
+		memcpy(list->names[list->count++], entry->name, length + 1);
+	return 0;
+}
+
+#define VM_DIRS_MAX 32u
+
+unsigned datastore_find_vm_configs(char (*out)[DATASTORE_PATH_MAX], unsigned max)
+{
+	char (*dirs)[VMFS_NAME_MAX + 1] = kmalloc(VM_DIRS_MAX * sizeof(dirs[0]));
+	char (*files)[VMFS_NAME_MAX + 1] = kmalloc(VM_DIRS_MAX * sizeof(files[0]));
+	unsigned n = 0;
+
+	for (unsigned d = 0; dirs && files && d < datastores_mounted && n < max; d++) {
+		struct datastore *ds = datastores[d];
+		/* The library's mutex is not recursive: names first, then paths. */
+		struct name_list dir_list = { .names = dirs, .max = VM_DIRS_MAX, .directories = true };
+
+		if (vmfs_readdir(ds->volume, "/", collect_name, &dir_list))
+			continue;
+		for (unsigned i = 0; i < dir_list.count && n < max; i++) {
+			char dir_path[VMFS_NAME_MAX + 2];
+			struct name_list file_list = { .names = files, .max = VM_DIRS_MAX };
+
+			snprintf(dir_path, sizeof(dir_path), "/%s", dirs[i]);
+			if (vmfs_readdir(ds->volume, dir_path, collect_name, &file_list))
+				continue;
+			for (unsigned j = 0; j < file_list.count && n < max; j++)
+				if (snprintf(out[n], DATASTORE_PATH_MAX, "[%s]/%s/%s", ds->label, dirs[i], files[j]) <
+				    DATASTORE_PATH_MAX)
+					n++;
+				else
+					log_warn("datastore: %s: /%s/%s: path too long; not a VM\n", ds->label, dirs[i],
+						 files[j]);
+		}
+	}
+	kfree(dirs);
+	kfree(files);
+	return n;
+}

@@ -46,6 +46,15 @@ struct datastore *datastore_find(const char *label);
 /* Refreshes the heartbeat of every read-write datastore whose interval is
  * due; cheap when none is. Call often (idle loops). */
 void datastore_heartbeat_due(void);
+#define DATASTORE_PATH_MAX 128 /* "[label]/dir/file" with the NUL */
+
+/* Reads a whole file named "[label]/path" into kmalloc'd memory (*data,
+ * freed by the caller with kfree). 0, or -errno with the reason in @error. */
+int datastore_read_file(const char *name, void **data, uint64_t *size, char *error, size_t error_size);
+/* VM configuration files: every "*.vmx" in a top-level directory of every
+ * datastore ("[ds1]/web/web.vmx"), at most @max; returns how many. */
+unsigned datastore_find_vm_configs(char (*out)[DATASTORE_PATH_MAX], unsigned max);
+
 /* Before power-off or reboot: commits every datastore, closes its open
  * files (VM disks included) and frees this host's heartbeat slot. Every
  * CPU but this one must be stopped. */
