@@ -686,10 +686,12 @@ VMFS_TYPE_GUID=AA31E02A-400F-11DB-9590-000C2911D1B8
 
 # blockdev_disks <machine> <disk-kind:name...>: kinds virtio, ahci, nvme,
 # nvme4k (4096-byte logical blocks), ro-virtio (read-only: the selftest's
-# write must fail with -EROFS and leave the image alone) and bad-virtio (a
-# GPT with a corrupted header: logged, ignored, no panic).
+# write must fail with -EROFS and leave the image alone), bad-virtio (a
+# GPT with a corrupted header: logged, ignored, no panic) and eio-virtio,
+# eio-ahci, eio-nvme (every read fails in QEMU's blkdebug layer: the driver
+# reports -EIO, the disk keeps no partitions, the boot goes on).
 blockdev_disks() {
-	local machine=$1 spec kind name image token text found size first mkgpt args=() checks=() n=0
+	local machine=$1 spec kind name image file token text found size first mkgpt args=() checks=() n=0
 	shift
 	for spec in "$@"; do
 		kind=${spec%%:*}
@@ -704,12 +706,17 @@ blockdev_disks() {
 		esac
 		python3 test/emu/mkgpt.py "${mkgpt[@]}" --sector-size "$size" "$image" 16 "$VMFS_TYPE_GUID" "disk$n" "$token" ||
 			{ emu_fail "mkgpt.py failed"; return; }
+		file=$image
+		if [[ $kind == eio-* ]]; then
+			printf '[inject-error]\nevent = "read_aio"\nerrno = "5"\n' >"$EMU_DIR/blkdebug.cfg"
+			file="blkdebug:$EMU_DIR/blkdebug.cfg:$image"
+		fi
 		case $kind in
-		virtio | bad-virtio) args+=(-drive "file=$image,format=raw,if=virtio") ;;
-		ro-virtio) args+=(-drive "file=$image,format=raw,if=virtio,readonly=on") ;;
-		ahci) args+=(-drive "file=$image,format=raw,if=none,id=disk$n" -device "ide-hd,drive=disk$n,bus=ide.$n") ;;
-		nvme) args+=(-drive "file=$image,format=raw,if=none,id=disk$n" -device "nvme,drive=disk$n,serial=kapsel$n") ;;
-		nvme4k) args+=(-drive "file=$image,format=raw,if=none,id=disk$n"
+		virtio | bad-virtio | eio-virtio) args+=(-drive "file=$file,format=raw,if=virtio") ;;
+		ro-virtio) args+=(-drive "file=$file,format=raw,if=virtio,readonly=on") ;;
+		ahci | eio-ahci) args+=(-drive "file=$file,format=raw,if=none,id=disk$n" -device "ide-hd,drive=disk$n,bus=ide.$n") ;;
+		nvme | eio-nvme) args+=(-drive "file=$file,format=raw,if=none,id=disk$n" -device "nvme,drive=disk$n,serial=kapsel$n") ;;
+		nvme4k) args+=(-drive "file=$file,format=raw,if=none,id=disk$n"
 			-device "nvme,drive=disk$n,serial=kapsel$n,logical_block_size=4096,physical_block_size=4096") ;;
 		esac
 		checks+=("$kind:$name:$image:$token:$size")
@@ -737,6 +744,13 @@ blockdev_disks() {
 				{ emu_fail "AHCI: no I/O completed by interrupt (MSI)"; return; }
 			;;
 		esac
+		if [[ $kind == eio-* ]]; then
+			grep -q "^blockdev: $name: cannot read the MBR (error -5)" <<<"$text" ||
+				{ emu_fail "$name: the failing reads were not reported as -EIO"; return; }
+			! grep -q "^blockdev: ${name}p1:" <<<"$text" ||
+				{ emu_fail "a partition of the unreadable $name was registered"; return; }
+			continue
+		fi
 		if [ "$kind" = bad-virtio ]; then
 			grep -q "^blockdev: $name: GPT ignored: header CRC32 mismatch" <<<"$text" ||
 				{ emu_fail "corrupted GPT on $name not reported"; return; }
@@ -765,3 +779,4 @@ blockdev_disks() {
 
 emu_test blockdev-virtio-pc main blockdev_disks pc virtio:vblk0 bad-virtio:vblk1 ro-virtio:vblk2
 emu_test blockdev-q35 main blockdev_disks q35 virtio:vblk0 ahci:ahci0 nvme:nvme0n1 nvme4k:nvme1n1
+emu_test blockdev-io-errors main blockdev_disks q35 eio-virtio:vblk0 eio-ahci:ahci0 eio-nvme:nvme0n1 virtio:vblk1
