@@ -373,8 +373,10 @@ unsigned vm_start_boot_vms(const struct boot_info *boot)
 
 void vm_wait_all_and_report(void)
 {
-	while (vm_running_count())
+	while (vm_running_count()) {
 		sched_run_once();
+		datastore_heartbeat_due(); /* the VMs' disk locks live by the heartbeat */
+	}
 	unsigned passed = 0, failed = 0;
 	for (struct vm *vm = vm_list(); vm; vm = vm->next) {
 		bool ok = vm->exit_status == 0;
