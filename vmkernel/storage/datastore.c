@@ -459,6 +459,14 @@ void datastore_shutdown(void)
 {
 	for (unsigned i = 0; i < datastores_mounted; i++) {
 		struct datastore *ds = datastores[i];
+
+		/* A CPU stopped inside the library holds its mutex for good:
+		 * leave that volume to journal replay at the next mount. */
+		if (!spin_trylock(&ds->lock)) {
+			log_warn("datastore: %s: busy at shutdown; left for replay\n", ds->label);
+			continue;
+		}
+		spin_unlock(&ds->lock);
 		int err = vmfs_unmount(ds->volume);
 
 		if (err)
