@@ -20,6 +20,7 @@
 #include <vdev/platform.h>
 #include <vdev/vdev.h>
 #include <vdev/vdisk.h>
+#include <vdev/vnic.h>
 #include <vdev/vsock.h>
 #include <sched/sched.h>
 #include <vm/guest_loader.h>
@@ -76,7 +77,7 @@ static int attach_disk(const struct boot_info *boot, struct vm *vm, const char *
 static int attach_devices(const struct boot_info *boot, struct vm *vm,
 			  const struct vm_definition *def)
 {
-	int rc = vdev_uart_attach(vm);
+	int rc = def->serial_present ? vdev_uart_attach(vm) : 0;
 	if (!rc)
 		rc = vdev_exit_port_attach(vm);
 	if (!rc)
@@ -89,8 +90,13 @@ static int attach_devices(const struct boot_info *boot, struct vm *vm,
 		rc = attach_disk(boot, vm, def->disks[i]);
 	if (!rc)
 		rc = vdev_virtio_console_attach(vm);
-	if (!rc)
-		rc = vdev_virtio_net_attach(vm);
+	for (unsigned i = 0; !rc && i < VMDEF_MAX_NICS; i++) {
+		const struct vmdef_nic *nic = &def->nics[i];
+		struct vnic_params params = { .index = i, .mac = nic->mac_given ? nic->mac : NULL,
+					      .network = nic->network };
+		if (nic->present)
+			rc = vdev_virtio_net_attach(vm, &params);
+	}
 	/* Only the service console reaches the vmkernel's services. */
 	if (!rc && def->service_console)
 		rc = vdev_virtio_vsock_attach(vm, VSOCK_CID_CONSOLE);

@@ -379,22 +379,32 @@ linux_bochs() {
 }
 
 # linux_ping: two Linux VMs (PVH vmlinux, 1 vCPU, a disk each) ping each
-# other over virtio-net through the vmkernel's internal switch; every other
-# check of their /init must pass too.
+# other over virtio-net through the vmkernel's internal switch, on a network
+# named by their definitions ("Lab net"), lxa with a static MAC and a second
+# NIC on another network; every other check of their /init must pass too.
 linux_ping() {
-	local iso=$EMU_DIR/linux-ping.iso text why vm n=0 specs=()
+	local iso=$EMU_DIR/linux-ping.iso text why vm n=0 specs=() nics
 	for vm in lxa:10.0.0.1:10.0.0.2 lxb:10.0.0.2:10.0.0.1; do
 		IFS=: read -r name ip peer <<<"$vm"
 		n=$((n + 1))
 		truncate -s 8M "$EMU_DIR/ping-disk$n.img"
-		specs+=("$(printf 'name=%s kernel=%s initrd=%s disk=%s mem=256M cpus=1 cmdline="%s kapsel_test.cpus=1 kapsel_test.ip=%s kapsel_test.peer=%s"' \
+		nics='ethernet0.present=true "ethernet0.networkName=Lab net"'
+		[ "$name" = lxa ] && nics+=' ethernet0.address=02:00:00:00:0a:01 ethernet1.present=true ethernet1.networkName=isolated'
+		specs+=("$(printf 'name=%s kernel=%s initrd=%s disk=%s mem=256M cpus=1 %s cmdline="%s kapsel_test.cpus=1 kapsel_test.ip=%s kapsel_test.peer=%s"' \
 			"$name" "$LINUX_ASSETS/vmlinux" "$LINUX_ASSETS/initramfs.cpio.gz" "$EMU_DIR/ping-disk$n.img" \
-			"$LINUX_CMDLINE" "$ip" "$peer")")
+			"$nics" "$LINUX_CMDLINE" "$ip" "$peer")")
 	done
 	linux_iso "$iso" "${specs[@]}" || return
 	emu_qemu 480 "$GUEST_SUMMARY_RE" -machine pc -smp 2 -m 2G -cdrom "$iso" -boot d
 	[ "$EMU_END_SEEN" = 1 ] || { emu_fail "$(emu_missing_reason "guests: N passed, M failed")"; return; }
 	text=$(emu_serial_text)
+	for line in 'vm lxa: ethernet0 virtio-net at pci 00:[0-9a-f]{2}.0: mac 02:00:00:00:0a:01, network "Lab net", link up' \
+		'vm lxa: ethernet1 virtio-net at pci 00:[0-9a-f]{2}.0: mac 02:4b:[0-9a-f:]{11}, network "isolated", link up' \
+		'vm lxb: ethernet0 virtio-net at pci 00:[0-9a-f]{2}.0: mac 02:4b:[0-9a-f:]{11}, network "Lab net", link up'; do
+		grep -qE "^$line$" <<<"$text" || { emu_fail "no line matching '$line'"; return; }
+	done
+	grep -q "^vm lxa: linux-test: PASS virtio-net ping 10.0.0.2 from 10.0.0.1 (02:00:00:00:0a:01, " <<<"$text" ||
+		{ emu_fail "lxa's eth0 does not have the MAC its definition gives"; return; }
 	for vm in lxa:10.0.0.2 lxb:10.0.0.1; do
 		grep -q "^vm ${vm%%:*}: linux-test: PASS virtio-net ping ${vm#*:} " <<<"$text" ||
 			{ emu_fail "${vm%%:*}: no PASS line for its ping of ${vm#*:}"; return; }

@@ -463,4 +463,127 @@ UNIT_TEST(service_console_keys)
 	CHECK_STR(parse_error(MINIMAL "autostart = 1\n"), "line 3: autostart '1' must be on or off");
 }
 
+UNIT_TEST(default_nic_serial_and_boot_order)
+{
+	CHECK_EQ(parse(MINIMAL), 0);
+	CHECK(def.nics[0].present);
+	CHECK_STR(def.nics[0].network, "VM Network");
+	CHECK(!def.nics[0].mac_given);
+	for (unsigned i = 1; i < VMDEF_MAX_NICS; i++)
+		CHECK(!def.nics[i].present);
+	CHECK(def.serial_present);
+	CHECK_EQ(def.serial_target, VMDEF_SERIAL_CONSOLE);
+	CHECK_STR(def.serial_file, "");
+	CHECK_EQ(def.boot_order_count, 1);
+	CHECK_EQ(def.boot_order[0], VMDEF_BOOT_KERNEL);
+}
+
+UNIT_TEST(nic_keys)
+{
+	CHECK_EQ(parse(MINIMAL "ethernet0.present = \"FALSE\"\n"), 0);
+	for (unsigned i = 0; i < VMDEF_MAX_NICS; i++)
+		CHECK(!def.nics[i].present);
+	CHECK_EQ(parse(MINIMAL "ethernet1.present = \"TRUE\"\nEthernet1.networkName = \"Storage net\"\n"
+			       "ethernet1.address = \"02:4B:0a:00:00:fe\"\nethernet1.virtualDev = \"virtio\"\n"
+			       "ethernet3.present = true\n"),
+		 0);
+	CHECK(!def.nics[0].present); /* any ethernet key: only the NICs listed */
+	CHECK(def.nics[1].present);
+	CHECK_STR(def.nics[1].network, "Storage net");
+	CHECK(def.nics[1].mac_given);
+	static const uint8_t mac[VMDEF_MAC_SIZE] = { 0x02, 0x4b, 0x0a, 0x00, 0x00, 0xfe };
+	CHECK(!memcmp(def.nics[1].mac, mac, sizeof(mac)));
+	CHECK(!def.nics[2].present);
+	CHECK(def.nics[3].present);
+	CHECK_STR(def.nics[3].network, "VM Network");
+	CHECK(!def.nics[3].mac_given);
+}
+
+UNIT_TEST(nic_errors)
+{
+	CHECK_STR(parse_error(MINIMAL "ethernet4.present = true\n"), "line 3: 'ethernet4.present': the number must be 0..3");
+	CHECK_STR(parse_error(MINIMAL "ethernet.present = true\n"), "line 3: unknown key 'ethernet.present'");
+	CHECK_STR(parse_error(MINIMAL "ethernet0.speed = 10\n"), "line 3: unknown key 'ethernet0.speed'");
+	CHECK_STR(parse_error(MINIMAL "ethernet0.present = true\nETHERNET0.present = false\n"),
+		  "line 4: duplicate key 'ETHERNET0.present' (first set on line 3)");
+	CHECK_STR(parse_error(MINIMAL "ethernet2.networkName = x\n"),
+		  "line 3: ethernet2 has settings but no ethernet2.present = \"true\"");
+	CHECK_STR(parse_error(MINIMAL "ethernet0.present = true\nethernet0.virtualDev = e1000\n"),
+		  "line 4: ethernet0.virtualDev 'e1000' is unknown (hw.version 1 has virtio)");
+	CHECK_STR(parse_error(MINIMAL "ethernet0.present = true\nethernet0.address = \"01:00:00:00:00:01\"\n"),
+		  "line 4: ethernet0.address '01:00:00:00:00:01' is not a unicast address");
+	CHECK_STR(parse_error(MINIMAL "ethernet0.present = true\nethernet0.address = \"00:00:00:00:00:00\"\n"),
+		  "line 4: ethernet0.address '00:00:00:00:00:00' is not a unicast address");
+	CHECK_STR(parse_error(MINIMAL "ethernet0.present = true\nethernet0.address = \"02:00:00:00:00\"\n"),
+		  "line 4: ethernet0.address '02:00:00:00:00' must be six hex pairs, as in 02:4b:00:00:00:01");
+	CHECK_STR(parse_error(MINIMAL "ethernet0.present = true\nethernet0.address = \"02-00-00-00-00-01\"\n"),
+		  "line 4: ethernet0.address '02-00-00-00-00-01' must be six hex pairs, as in 02:4b:00:00:00:01");
+	CHECK_STR(parse_error(MINIMAL "ethernet0.present = true\nethernet0.address = \"02:00:00:00:00:0g\"\n"),
+		  "line 4: ethernet0.address '02:00:00:00:00:0g' must be six hex pairs, as in 02:4b:00:00:00:01");
+	CHECK_STR(parse_error(MINIMAL "ethernet0.present = true\nethernet0.address = \"02:00:00:00:00:01\"\n"
+				      "ethernet1.present = true\nethernet1.address = \"02:00:00:00:00:01\"\n"),
+		  "line 6: ethernet1.address is ethernet0's too");
+	CHECK_STR(parse_error(MINIMAL "ethernet0.present = true\nethernet0.networkName = \"\"\n"),
+		  "line 4: ethernet0.networkName is empty");
+	CHECK_STR(parse_error(MINIMAL "ethernet0.present = true\nethernet0.networkName = \"an overly long network name 1234\"\n"),
+		  "line 4: ethernet0.networkName is 32 characters long, more than 31");
+	CHECK_STR(parse_error(MINIMAL "ethernet0.present = yes\n"), "line 3: ethernet0.present 'yes' must be on or off");
+}
+
+UNIT_TEST(serial_keys)
+{
+	CHECK_EQ(parse(MINIMAL "serial0.present = false\n"), 0);
+	CHECK(!def.serial_present);
+	CHECK_EQ(parse(MINIMAL "serial0.fileType = \"file\"\nserial0.fileName = \"serial.log\"\n"), 0);
+	CHECK(def.serial_present);
+	CHECK_EQ(def.serial_target, VMDEF_SERIAL_FILE);
+	CHECK_STR(def.serial_file, "serial.log");
+	CHECK_EQ(parse(MINIMAL "serial0.fileType = file\nserial0.fileName = \"[ds1]/logs/com1.txt\"\n"), 0);
+	CHECK_STR(def.serial_file, "[ds1]/logs/com1.txt");
+	CHECK_EQ(parse(MINIMAL "serial0.fileType = console\n"), 0);
+	CHECK_EQ(def.serial_target, VMDEF_SERIAL_CONSOLE);
+
+	CHECK_STR(parse_error(MINIMAL "serial1.present = true\n"), "line 3: 'serial1.present': the number must be 0..0");
+	CHECK_STR(parse_error(MINIMAL "serial0.fileType = pipe\n"), "line 3: serial0.fileType 'pipe' must be console or file");
+	CHECK_STR(parse_error(MINIMAL "serial0.fileType = file\n"), "line 3: serial0.fileType file needs serial0.fileName");
+	CHECK_STR(parse_error(MINIMAL "serial0.fileName = x.log\n"),
+		  "line 3: serial0.fileName needs serial0.fileType = \"file\"");
+	CHECK_STR(parse_error(MINIMAL "serial0.present = off\nserial0.fileType = file\nserial0.fileName = x\n"),
+		  "line 4: serial0 has settings but serial0.present is off");
+	CHECK_STR(parse_error(MINIMAL "serial0.fileType = file\nserial0.fileName = \"../other/x.log\"\n"),
+		  "line 4: serial0.fileName '../other/x.log' is not a plain path (no '..', no '//')");
+	CHECK_STR(parse_error(MINIMAL "serial0.fileType = file\nserial0.fileName = \"a//b\"\n"),
+		  "line 4: serial0.fileName 'a//b' is not a plain path (no '..', no '//')");
+	CHECK_STR(parse_error(MINIMAL "serial0.fileType = file\nserial0.fileName = \"/abs\"\n"),
+		  "line 4: serial0.fileName '/abs' is not a plain path (no '..', no '//')");
+	CHECK_STR(parse_error(MINIMAL "serial0.fileType = file\nserial0.fileName = \"logs/\"\n"),
+		  "line 4: serial0.fileName 'logs/' names a directory");
+	CHECK_STR(parse_error(MINIMAL "serial0.fileType = file\nserial0.fileName = \"[]/x\"\n"),
+		  "line 4: serial0.fileName '[]/x': a datastore path is [label]/path");
+	CHECK_STR(parse_error(MINIMAL "serial0.fileType = file\nserial0.fileName = \"[ds1]x\"\n"),
+		  "line 4: serial0.fileName '[ds1]x': a datastore path is [label]/path");
+	CHECK_STR(parse_error(MINIMAL "serial0.fileType = file\nserial0.fileName = \"[ds1]/\"\n"),
+		  "line 4: serial0.fileName '[ds1]/' names a directory");
+}
+
+UNIT_TEST(boot_order)
+{
+	CHECK_EQ(parse(MINIMAL "bios.bootOrder = \"kernel\"\n"), 0);
+	CHECK_EQ(def.boot_order_count, 1);
+	CHECK_EQ(def.boot_order[0], VMDEF_BOOT_KERNEL);
+	CHECK_EQ(parse(MINIMAL "BIOS.BootOrder = \" Kernel \"\n"), 0);
+	CHECK_EQ(def.boot_order[0], VMDEF_BOOT_KERNEL);
+	CHECK_STR(parse_error(MINIMAL "bios.bootOrder = \"cdrom,hdd\"\n"),
+		  "line 3: bios.bootOrder: booting from cdrom needs a virtual BIOS, which hw.version 1 does not have (use kernel)");
+	CHECK_STR(parse_error(MINIMAL "bios.bootOrder = \"kernel,hdd\"\n"),
+		  "line 3: bios.bootOrder: booting from hdd needs a virtual BIOS, which hw.version 1 does not have (use kernel)");
+	CHECK_STR(parse_error(MINIMAL "bios.bootOrder = \"kernel,kernel\"\n"), "line 3: bios.bootOrder names kernel twice");
+	CHECK_STR(parse_error(MINIMAL "bios.bootOrder = \"floppy\"\n"),
+		  "line 3: bios.bootOrder: 'floppy' is not kernel, hdd, cdrom or ethernet");
+	CHECK_STR(parse_error(MINIMAL "bios.bootOrder = \"kernel,\"\n"),
+		  "line 3: bios.bootOrder: '' is not kernel, hdd, cdrom or ethernet");
+	CHECK_STR(parse_error(MINIMAL "bios.bootOrder = \"\"\n"),
+		  "line 3: bios.bootOrder: '' is not kernel, hdd, cdrom or ethernet");
+}
+
 UNIT_MAIN()

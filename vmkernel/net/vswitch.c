@@ -1,7 +1,10 @@
 /*
- * The internal learning switch. The MAC table is open-addressed by a hash
- * of the address; an entry is refreshed on every frame from that address,
- * so a VM that moves ports is followed at once. Delivery happens after the
+ * The internal learning switch. Each port belongs to one network (a port
+ * group, by name): frames are delivered and flooded only within it, and
+ * the MAC table is keyed by network and address, so the same MAC may live
+ * in two networks. The table is open-addressed by a hash of both; an entry
+ * is refreshed on every frame from that address, so a VM that moves ports
+ * is followed at once. Delivery happens after the
  * switch lock is dropped (ports are never removed), so a receiving NIC's
  * lock is never taken under it.
  */
@@ -14,46 +17,68 @@
 struct vswitch_port {
 	struct vnic *nic;
 	uint8_t mac[VNIC_MAC_SIZE];
+	uint8_t network;   /* index into networks */
 };
 
 struct mac_entry {
 	uint8_t mac[VNIC_MAC_SIZE];
+	uint8_t network;
 	uint16_t port; /* index + 1; 0: free */
 };
 
 static struct vswitch_port ports[VSWITCH_MAX_PORTS];
 static unsigned port_count;
+static char networks[VSWITCH_MAX_NETWORKS][VNIC_NETWORK_NAME_MAX];
+static unsigned network_count;
 static struct mac_entry table[VSWITCH_MAC_TABLE];
 static struct vswitch_stats stats;
 static struct spinlock lock;
 
-static unsigned mac_hash(const uint8_t *mac)
+static unsigned mac_hash(uint8_t network, const uint8_t *mac)
 {
-	uint32_t h = 2166136261u;
+	uint32_t h = (2166136261u ^ network) * 16777619u;
 	for (unsigned i = 0; i < VNIC_MAC_SIZE; i++)
 		h = (h ^ mac[i]) * 16777619u;
 	return h % VSWITCH_MAC_TABLE;
 }
 
-/* The entry holding mac, or the free slot where it would go, or NULL when
- * the table is full. @pre lock held */
-static struct mac_entry *mac_slot(const uint8_t *mac)
+/* The entry holding (network, mac), or the free slot where it would go, or
+ * NULL when the table is full. @pre lock held */
+static struct mac_entry *mac_slot(uint8_t network, const uint8_t *mac)
 {
-	unsigned at = mac_hash(mac);
+	unsigned at = mac_hash(network, mac);
 	for (unsigned i = 0; i < VSWITCH_MAC_TABLE; i++) {
 		struct mac_entry *e = &table[(at + i) % VSWITCH_MAC_TABLE];
-		if (!e->port || !memcmp(e->mac, mac, VNIC_MAC_SIZE))
+		if (!e->port || (e->network == network && !memcmp(e->mac, mac, VNIC_MAC_SIZE)))
 			return e;
 	}
 	return NULL;
 }
 
-static void *vswitch_connect(struct vnic *nic, const uint8_t mac[VNIC_MAC_SIZE])
+/* The network's index, created when new; -1 when the table is full or the
+ * name is empty or too long. @pre lock held */
+static int network_index(const char *name)
+{
+	size_t length = name ? strlen(name) : 0;
+	if (!length || length >= VNIC_NETWORK_NAME_MAX)
+		return -1;
+	for (unsigned i = 0; i < network_count; i++)
+		if (!strcmp(networks[i], name))
+			return (int)i;
+	if (network_count == VSWITCH_MAX_NETWORKS)
+		return -1;
+	memcpy(networks[network_count], name, length + 1);
+	return (int)network_count++;
+}
+
+static void *vswitch_connect(struct vnic *nic, const uint8_t mac[VNIC_MAC_SIZE], const char *network)
 {
 	void *port = NULL;
 	uint64_t flags = spin_lock_irqsave(&lock);
-	if (port_count < VSWITCH_MAX_PORTS) {
+	int index = network_index(network);
+	if (index >= 0 && port_count < VSWITCH_MAX_PORTS) {
 		ports[port_count].nic = nic;
+		ports[port_count].network = (uint8_t)index;
 		memcpy(ports[port_count].mac, mac, VNIC_MAC_SIZE);
 		port = &ports[port_count++];
 	}
@@ -77,13 +102,14 @@ static void vswitch_transmit(void *from, const void *frame, unsigned length)
 	uint64_t flags = spin_lock_irqsave(&lock);
 	stats.frames++;
 	if (!(sender[0] & 1)) { /* a group address is never a sender */
-		struct mac_entry *e = mac_slot(sender);
+		struct mac_entry *e = mac_slot(source->network, sender);
 		if (e) {
 			memcpy(e->mac, sender, VNIC_MAC_SIZE);
+			e->network = source->network;
 			e->port = source_index;
 		}
 	}
-	struct mac_entry *known = (destination[0] & 1) ? NULL : mac_slot(destination);
+	struct mac_entry *known = (destination[0] & 1) ? NULL : mac_slot(source->network, destination);
 	if (known && known->port) {
 		stats.unicast++;
 		if (known->port != source_index)
@@ -91,7 +117,7 @@ static void vswitch_transmit(void *from, const void *frame, unsigned length)
 	} else {
 		stats.flooded++;
 		for (unsigned i = 0; i < port_count; i++)
-			if (&ports[i] != source)
+			if (&ports[i] != source && ports[i].network == source->network)
 				targets[target_count++] = ports[i].nic;
 	}
 	spin_unlock_irqrestore(&lock, flags);

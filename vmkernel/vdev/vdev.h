@@ -37,7 +37,8 @@ int vdev_pci_attach(struct vm *vm);
  * host's internal switch with a MAC derived from the VM's name. */
 int vdev_virtio_blk_attach(struct vm *vm, struct vdisk_backend *backend);
 int vdev_virtio_console_attach(struct vm *vm);
-int vdev_virtio_net_attach(struct vm *vm);
+struct vnic_params;
+int vdev_virtio_net_attach(struct vm *vm, const struct vnic_params *params);
 /* Queues input for the VM's virtio console; returns the bytes taken. */
 unsigned vdev_virtio_console_input(struct vm *vm, const char *data, unsigned length);
 

@@ -144,25 +144,28 @@ static const struct virtio_device_ops net_ops = {
 	.queue_notify = net_queue_notify,
 };
 
-int vdev_virtio_net_attach(struct vm *vm)
+int vdev_virtio_net_attach(struct vm *vm, const struct vnic_params *params)
 {
 	struct vnic *nic = kzalloc(sizeof(*nic));
 	if (!nic)
 		return -ENOMEM;
 	vm->overhead_bytes += sizeof(*nic);
-	vnic_mac_for(vm->name, 0, nic->config);
+	if (params->mac)
+		memcpy(nic->config, params->mac, VNIC_MAC_SIZE);
+	else
+		vnic_mac_for(vm->name, params->index, nic->config);
 	nic->vdev = virtio_pci_create(vm, &net_ops, nic, nic->config, sizeof(nic->config));
 	if (!nic->vdev) {
 		kfree(nic);
 		return -ENOSPC;
 	}
 	if (switch_ops)
-		nic->port = switch_ops->connect(nic, nic->config);
+		nic->port = switch_ops->connect(nic, nic->config, params->network);
 	uint16_t status = nic->port ? VIRTIO_NET_S_LINK_UP : 0;
 	memcpy(&nic->config[6], &status, 2);
 	const uint8_t *m = nic->config;
-	log_info("vm %s: virtio-net at pci 00:%02x.0: mac %02x:%02x:%02x:%02x:%02x:%02x, link %s\n",
-		 vm->name, nic->vdev->pci->slot, m[0], m[1], m[2], m[3], m[4], m[5],
-		 nic->port ? "up" : "down");
+	log_info("vm %s: ethernet%u virtio-net at pci 00:%02x.0: mac %02x:%02x:%02x:%02x:%02x:%02x, network \"%s\", link %s\n",
+		 vm->name, params->index, nic->vdev->pci->slot, m[0], m[1], m[2], m[3], m[4], m[5],
+		 params->network, nic->port ? "up" : "down");
 	return 0;
 }

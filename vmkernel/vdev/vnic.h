@@ -12,12 +12,21 @@
 
 #define VNIC_FRAME_MAX 1518 /* 1500-byte MTU, Ethernet header, a VLAN tag */
 #define VNIC_MAC_SIZE 6
+#define VNIC_NETWORK_NAME_MAX 32 /* with the NUL */
+
+/* One virtual NIC of a VM, from its definition (ethernetN.*). */
+struct vnic_params {
+	unsigned index;                  /* N of ethernetN: the generated MAC and the log name it */
+	const uint8_t *mac;              /* NULL: generated (vnic_mac_for) */
+	const char *network;             /* the network (port group) it joins */
+};
 
 struct vnic;
 
 struct vnic_switch_ops {
-	/* A NIC joins; returns the switch's handle for its port, NULL: no link. */
-	void *(*connect)(struct vnic *nic, const uint8_t mac[VNIC_MAC_SIZE]);
+	/* A NIC joins a network (created on first use; frames never cross
+	 * networks); returns the switch's handle for its port, NULL: no link. */
+	void *(*connect)(struct vnic *nic, const uint8_t mac[VNIC_MAC_SIZE], const char *network);
 	/* A frame the NIC sent (vCPU context, no device lock held). */
 	void (*transmit)(void *port, const void *frame, unsigned length);
 };

@@ -17,6 +17,7 @@ struct vmdef_parser {
 	char *error;
 	size_t error_size;
 	unsigned line;
+	unsigned index;            /* N of an indexed key (ethernetN.*); 0 otherwise */
 };
 
 enum vmdef_key {
@@ -38,15 +39,27 @@ enum vmdef_key {
 	KEY_ROLE,
 	KEY_CONSOLE_RESTART,
 	KEY_AUTOSTART,
+	KEY_ETHERNET_PRESENT,
+	KEY_ETHERNET_NETWORK,
+	KEY_ETHERNET_ADDRESS,
+	KEY_ETHERNET_VIRTUAL_DEV,
+	KEY_SERIAL_PRESENT,
+	KEY_SERIAL_FILE_TYPE,
+	KEY_SERIAL_FILE_NAME,
+	KEY_BOOT_ORDER,
 	KEY_COUNT
 };
+
+/* The most instances an indexed key has (ethernet0..ethernet3). */
+#define KEY_INDEXES_MAX VMDEF_MAX_NICS
 
 typedef int (*vmdef_value_fn)(struct vmdef_parser *parser, struct text_span value);
 
 struct vmdef_key_spec {
-	const char *name;
+	const char *name;          /* lower case; '#' stands for the index of an indexed key */
 	bool repeatable;
 	vmdef_value_fn parse;
+	unsigned indexes;          /* indexed keys: how many instances (0..indexes-1) */
 };
 
 __attribute__((format(printf, 2, 3)))
@@ -349,6 +362,160 @@ static int parse_affinity(struct vmdef_parser *parser, struct text_span value)
 	return 0;
 }
 
+static int parse_ethernet_present(struct vmdef_parser *parser, struct text_span value)
+{
+	char key[24];
+	snprintf(key, sizeof(key), "ethernet%u.present", parser->index);
+	return parse_switch(parser, key, value, &parser->out->nics[parser->index].present);
+}
+
+static int parse_ethernet_network(struct vmdef_parser *parser, struct text_span value)
+{
+	struct vmdef_nic *nic = &parser->out->nics[parser->index];
+
+	if (!value.length)
+		return vmdef_fail(parser, "ethernet%u.networkName is empty", parser->index);
+	for (size_t i = 0; i < value.length; i++)
+		if (value.start[i] < 0x20 || value.start[i] > 0x7e)
+			return vmdef_fail(parser, "ethernet%u.networkName may hold only printable characters",
+					  parser->index);
+	char key[32];
+	snprintf(key, sizeof(key), "ethernet%u.networkName", parser->index);
+	return copy_value(parser, key, value, nic->network, sizeof(nic->network));
+}
+
+static int hex_digit(char c)
+{
+	c = lower(c);
+	return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/* "02:4b:00:00:00:01": six hex pairs; unicast and not all zero. */
+static int parse_ethernet_address(struct vmdef_parser *parser, struct text_span value)
+{
+	struct vmdef_nic *nic = &parser->out->nics[parser->index];
+	bool zero = true;
+
+	if (value.length != 3 * VMDEF_MAC_SIZE - 1)
+		goto bad;
+	for (size_t i = 0; i < VMDEF_MAC_SIZE; i++) {
+		const char *pair = value.start + 3 * i;
+		int high = hex_digit(pair[0]), low = hex_digit(pair[1]);
+		if (high < 0 || low < 0 || (i + 1 < VMDEF_MAC_SIZE && pair[2] != ':'))
+			goto bad;
+		nic->mac[i] = (uint8_t)(high << 4 | low);
+		zero &= !nic->mac[i];
+	}
+	if (zero || (nic->mac[0] & 1))
+		return vmdef_fail(parser, "ethernet%u.address '%.*s' is not a unicast address", parser->index,
+				  (int)value.length, value.start);
+	nic->mac_given = true;
+	return 0;
+bad:
+	return vmdef_fail(parser, "ethernet%u.address '%.*s' must be six hex pairs, as in 02:4b:00:00:00:01",
+			  parser->index, (int)value.length, value.start);
+}
+
+static int parse_ethernet_virtual_dev(struct vmdef_parser *parser, struct text_span value)
+{
+	if (!span_equals_ignoring_case(value, "virtio"))
+		return vmdef_fail(parser, "ethernet%u.virtualDev '%.*s' is unknown (hw.version 1 has virtio)",
+				  parser->index, (int)value.length, value.start);
+	return 0;
+}
+
+static int parse_serial_present(struct vmdef_parser *parser, struct text_span value)
+{
+	return parse_switch(parser, "serial0.present", value, &parser->out->serial_present);
+}
+
+static int parse_serial_file_type(struct vmdef_parser *parser, struct text_span value)
+{
+	if (span_equals_ignoring_case(value, "console"))
+		parser->out->serial_target = VMDEF_SERIAL_CONSOLE;
+	else if (span_equals_ignoring_case(value, "file"))
+		parser->out->serial_target = VMDEF_SERIAL_FILE;
+	else
+		return vmdef_fail(parser, "serial0.fileType '%.*s' must be console or file", (int)value.length,
+				  value.start);
+	return 0;
+}
+
+/* A file next to the definition ("serial.log", "logs/com1.txt") or on a
+ * datastore ("[ds1]/vm/com1.txt"); no "..", no empty component. */
+static int parse_serial_file_name(struct vmdef_parser *parser, struct text_span value)
+{
+	size_t start = 0;
+
+	if (!value.length)
+		return vmdef_fail(parser, "serial0.fileName is empty");
+	if (value.start[0] == '[') {
+		const char *close = memchr(value.start, ']', value.length);
+		if (!close || close == value.start + 1 || (size_t)(close - value.start) + 1 >= value.length ||
+		    close[1] != '/')
+			return vmdef_fail(parser, "serial0.fileName '%.*s': a datastore path is [label]/path",
+					  (int)value.length, value.start);
+		start = (size_t)(close - value.start) + 2;
+	}
+	for (size_t i = start; i < value.length; i++) {
+		char c = value.start[i];
+		bool component_start = i == start || value.start[i - 1] == '/';
+		if (c < 0x20 || c > 0x7e || (component_start && c == '/') ||
+		    (component_start && c == '.' && i + 1 < value.length && value.start[i + 1] == '.'))
+			return vmdef_fail(parser, "serial0.fileName '%.*s' is not a plain path (no '..', no '//')",
+					  (int)value.length, value.start);
+	}
+	if (value.start[value.length - 1] == '/')
+		return vmdef_fail(parser, "serial0.fileName '%.*s' names a directory", (int)value.length,
+				  value.start);
+	return copy_value(parser, "serial0.fileName", value, parser->out->serial_file,
+			  sizeof(parser->out->serial_file));
+}
+
+static const char *const boot_device_names[] = {
+	[VMDEF_BOOT_KERNEL] = "kernel",
+	[VMDEF_BOOT_HDD] = "hdd",
+	[VMDEF_BOOT_CDROM] = "cdrom",
+	[VMDEF_BOOT_ETHERNET] = "ethernet",
+};
+
+/* "kernel" or, once a virtual BIOS exists, a list such as "cdrom,hdd". */
+static int parse_boot_order(struct vmdef_parser *parser, struct text_span value)
+{
+	struct vm_definition *out = parser->out;
+	size_t at = 0;
+
+	out->boot_order_count = 0;
+	while (at <= value.length) {
+		struct text_span item = { value.start + at, 0 };
+		while (at + item.length < value.length && value.start[at + item.length] != ',')
+			item.length++;
+		at += item.length + 1;
+		while (item.length && is_blank(item.start[0])) {
+			item.start++;
+			item.length--;
+		}
+		while (item.length && is_blank(item.start[item.length - 1]))
+			item.length--;
+		unsigned device = 0;
+		while (device < sizeof(boot_device_names) / sizeof(boot_device_names[0]) &&
+		       !span_equals_ignoring_case(item, boot_device_names[device]))
+			device++;
+		if (device == sizeof(boot_device_names) / sizeof(boot_device_names[0]))
+			return vmdef_fail(parser, "bios.bootOrder: '%.*s' is not kernel, hdd, cdrom or ethernet",
+					  (int)item.length, item.start);
+		for (unsigned i = 0; i < out->boot_order_count; i++)
+			if (out->boot_order[i] == (enum vmdef_boot_device)device)
+				return vmdef_fail(parser, "bios.bootOrder names %s twice", boot_device_names[device]);
+		if (device != VMDEF_BOOT_KERNEL)
+			return vmdef_fail(parser,
+					  "bios.bootOrder: booting from %s needs a virtual BIOS, which hw.version 1 does not have (use kernel)",
+					  boot_device_names[device]);
+		out->boot_order[out->boot_order_count++] = (enum vmdef_boot_device)device;
+	}
+	return 0;
+}
+
 /* Indexed by enum vmdef_key; names lower case. */
 static const struct vmdef_key_spec key_table[KEY_COUNT] = {
 	[KEY_NAME] = { "name", false, parse_name },
@@ -369,7 +536,42 @@ static const struct vmdef_key_spec key_table[KEY_COUNT] = {
 	[KEY_ROLE] = { "role", false, parse_role },
 	[KEY_CONSOLE_RESTART] = { "console.restart", false, parse_console_restart },
 	[KEY_AUTOSTART] = { "autostart", false, parse_autostart },
+	[KEY_ETHERNET_PRESENT] = { "ethernet#.present", false, parse_ethernet_present, VMDEF_MAX_NICS },
+	[KEY_ETHERNET_NETWORK] = { "ethernet#.networkname", false, parse_ethernet_network, VMDEF_MAX_NICS },
+	[KEY_ETHERNET_ADDRESS] = { "ethernet#.address", false, parse_ethernet_address, VMDEF_MAX_NICS },
+	[KEY_ETHERNET_VIRTUAL_DEV] = { "ethernet#.virtualdev", false, parse_ethernet_virtual_dev, VMDEF_MAX_NICS },
+	[KEY_SERIAL_PRESENT] = { "serial#.present", false, parse_serial_present, 1 },
+	[KEY_SERIAL_FILE_TYPE] = { "serial#.filetype", false, parse_serial_file_type, 1 },
+	[KEY_SERIAL_FILE_NAME] = { "serial#.filename", false, parse_serial_file_name, 1 },
+	[KEY_BOOT_ORDER] = { "bios.bootorder", false, parse_boot_order },
 };
+
+/*
+ * Whether key matches a table name, case-insensitively, '#' matching a
+ * decimal number (stored in *index, saturating past 999).
+ */
+static bool key_matches(struct text_span key, const char *pattern, unsigned *index)
+{
+	size_t at = 0;
+
+	*index = 0;
+	for (; *pattern; pattern++) {
+		if (*pattern == '#') {
+			size_t digits = 0;
+			while (at < key.length && key.start[at] >= '0' && key.start[at] <= '9') {
+				if (*index < 1000)
+					*index = *index * 10 + (unsigned)(key.start[at] - '0');
+				at++;
+				digits++;
+			}
+			if (!digits)
+				return false;
+		} else if (at == key.length || lower(key.start[at++]) != *pattern) {
+			return false;
+		}
+	}
+	return at == key.length;
+}
 
 static bool is_key_char(char c)
 {
@@ -383,7 +585,7 @@ static bool is_key_char(char c)
  * to a '#' or the end, trailing blanks dropped).
  */
 static int parse_line(struct vmdef_parser *parser, const char *line, size_t length,
-		      unsigned first_line[KEY_COUNT])
+		      unsigned first_line[KEY_COUNT][KEY_INDEXES_MAX])
 {
 	size_t at = 0;
 
@@ -425,23 +627,80 @@ static int parse_line(struct vmdef_parser *parser, const char *line, size_t leng
 	}
 
 	for (unsigned k = 0; k < KEY_COUNT; k++) {
-		if (!span_equals_ignoring_case(key, key_table[k].name))
+		unsigned index;
+		if (!key_matches(key, key_table[k].name, &index))
 			continue;
-		if (first_line[k] && !key_table[k].repeatable)
-			return vmdef_fail(parser, "duplicate key '%s' (first set on line %u)",
-					  key_table[k].name, first_line[k]);
-		if (!first_line[k])
-			first_line[k] = parser->line;
+		if (index >= (key_table[k].indexes ? key_table[k].indexes : 1))
+			return vmdef_fail(parser, "'%.*s': the number must be 0..%u", (int)key.length, key.start,
+					  key_table[k].indexes - 1);
+		unsigned *first = &first_line[k][index];
+		if (*first && !key_table[k].repeatable)
+			return vmdef_fail(parser, "duplicate key '%.*s' (first set on line %u)", (int)key.length,
+					  key.start, *first);
+		if (!*first)
+			*first = parser->line;
+		parser->index = index;
 		return key_table[k].parse(parser, value);
 	}
 	return vmdef_fail(parser, "unknown key '%.*s'", (int)key.length, key.start);
+}
+
+/* The NIC and serial keys that only make sense together; the defaults of
+ * what was not given. */
+static int check_devices(struct vmdef_parser *parser, struct vm_definition *out,
+			 unsigned first_line[KEY_COUNT][KEY_INDEXES_MAX])
+{
+	static const enum vmdef_key nic_settings[] = { KEY_ETHERNET_NETWORK, KEY_ETHERNET_ADDRESS,
+						       KEY_ETHERNET_VIRTUAL_DEV };
+	bool any_nic_key = false;
+
+	for (unsigned i = 0; i < VMDEF_MAX_NICS; i++) {
+		any_nic_key |= first_line[KEY_ETHERNET_PRESENT][i] != 0;
+		for (unsigned k = 0; k < sizeof(nic_settings) / sizeof(nic_settings[0]); k++) {
+			unsigned line = first_line[nic_settings[k]][i];
+			any_nic_key |= line != 0;
+			if (line && !out->nics[i].present) {
+				parser->line = line;
+				return vmdef_fail(parser, "ethernet%u has settings but no ethernet%u.present = \"true\"",
+						  i, i);
+			}
+		}
+		for (unsigned j = 0; j < i; j++) {
+			if (out->nics[i].present && out->nics[j].present && out->nics[i].mac_given &&
+			    out->nics[j].mac_given && !memcmp(out->nics[i].mac, out->nics[j].mac, VMDEF_MAC_SIZE)) {
+				parser->line = first_line[KEY_ETHERNET_ADDRESS][i];
+				return vmdef_fail(parser, "ethernet%u.address is ethernet%u's too", i, j);
+			}
+		}
+	}
+	if (!any_nic_key)
+		out->nics[0].present = true; /* hw.version 1: one NIC unless the definition says otherwise */
+	for (unsigned i = 0; i < VMDEF_MAX_NICS; i++)
+		if (out->nics[i].present && !out->nics[i].network[0])
+			memcpy(out->nics[i].network, VMDEF_DEFAULT_NETWORK, sizeof(VMDEF_DEFAULT_NETWORK));
+
+	if (!out->serial_present && (first_line[KEY_SERIAL_FILE_TYPE][0] || first_line[KEY_SERIAL_FILE_NAME][0])) {
+		parser->line = first_line[KEY_SERIAL_FILE_TYPE][0] ? first_line[KEY_SERIAL_FILE_TYPE][0]
+								  : first_line[KEY_SERIAL_FILE_NAME][0];
+		return vmdef_fail(parser, "serial0 has settings but serial0.present is off");
+	}
+	if (out->serial_target == VMDEF_SERIAL_FILE && !out->serial_file[0]) {
+		parser->line = first_line[KEY_SERIAL_FILE_TYPE][0];
+		return vmdef_fail(parser, "serial0.fileType file needs serial0.fileName");
+	}
+	if (out->serial_target != VMDEF_SERIAL_FILE && out->serial_file[0]) {
+		parser->line = first_line[KEY_SERIAL_FILE_NAME][0];
+		return vmdef_fail(parser, "serial0.fileName needs serial0.fileType = \"file\"");
+	}
+	parser->line = 0;
+	return 0;
 }
 
 int vmdef_parse(const char *text, size_t length, struct vm_definition *out, char *error,
 		size_t error_size)
 {
 	struct vmdef_parser parser = { .out = out, .error = error, .error_size = error_size };
-	unsigned first_line[KEY_COUNT] = { 0 };
+	unsigned first_line[KEY_COUNT][KEY_INDEXES_MAX] = { { 0 } };
 
 	if (error && error_size)
 		error[0] = '\0';
@@ -454,6 +713,8 @@ int vmdef_parse(const char *text, size_t length, struct vm_definition *out, char
 	out->autostart = true;
 	out->on_triple_fault = VMDEF_TRIPLE_FAULT_STOP;
 	out->hw_version = VMDEF_HW_VERSION_CURRENT;
+	out->serial_present = true;
+	out->boot_order_count = 1; /* kernel */
 	if (!text && length)
 		return vmdef_fail(&parser, "no text");
 
@@ -480,12 +741,15 @@ int vmdef_parse(const char *text, size_t length, struct vm_definition *out, char
 	}
 
 	parser.line = 0;
-	if (!first_line[KEY_NAME])
+	if (!first_line[KEY_NAME][0])
 		return vmdef_fail(&parser, "missing required key 'name'");
-	if (!first_line[KEY_KERNEL])
+	if (!first_line[KEY_KERNEL][0])
 		return vmdef_fail(&parser, "missing required key 'kernel'");
-	if (first_line[KEY_CONSOLE_RESTART] && !out->service_console) {
-		parser.line = first_line[KEY_CONSOLE_RESTART];
+	int rc = check_devices(&parser, out, first_line);
+	if (rc)
+		return rc;
+	if (first_line[KEY_CONSOLE_RESTART][0] && !out->service_console) {
+		parser.line = first_line[KEY_CONSOLE_RESTART][0];
 		return vmdef_fail(&parser, "console.restart needs role = console");
 	}
 	if (out->shares >= SHARES_LOW_MARK) {
@@ -495,13 +759,13 @@ int vmdef_parse(const char *text, size_t length, struct vm_definition *out, char
 		out->shares = per_vcpu * out->vcpu_count;
 	}
 	if (out->reservation_pct > 100 * out->vcpu_count || out->limit_pct > 100 * out->vcpu_count) {
-		parser.line = first_line[out->reservation_pct > 100 * out->vcpu_count ? KEY_RESERVATION : KEY_LIMIT];
+		parser.line = first_line[out->reservation_pct > 100 * out->vcpu_count ? KEY_RESERVATION : KEY_LIMIT][0];
 		return vmdef_fail(&parser, "%s is more than %u%% (100%% per vCPU)",
 				  out->reservation_pct > 100 * out->vcpu_count ? "reservation" : "limit",
 				  100 * out->vcpu_count);
 	}
 	if (out->limit_pct && out->reservation_pct > out->limit_pct) {
-		parser.line = first_line[KEY_RESERVATION];
+		parser.line = first_line[KEY_RESERVATION][0];
 		return vmdef_fail(&parser, "reservation %u%% is above the limit %u%%", out->reservation_pct,
 				  out->limit_pct);
 	}

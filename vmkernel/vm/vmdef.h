@@ -30,6 +30,24 @@
  *                                or crashes (role = console only); default on
  *   autostart = "off"            on/off: start at boot, or wait for `vm start`
  *                                from the service console; default on
+ *   ethernet0.present = "true"   on/off: NIC 0..3 (ethernet0..ethernet3), a
+ *                                virtio-net; with no ethernetN key at all a VM
+ *                                has one NIC, ethernet0 on "VM Network"
+ *   ethernet0.networkName = "VM Network"  the virtual network (port group) it
+ *                                joins; VMs see only VMs of the same network;
+ *                                1..31 printable characters; default VM Network
+ *   ethernet0.address = "02:00:00:00:00:01"  a static unicast MAC; default
+ *                                generated from the VM's name and the index
+ *   ethernet0.virtualDev = "virtio"  the NIC model; only virtio exists
+ *   serial0.present = "false"    on/off: COM1 (16550A at 0x3f8, IRQ 4); default on
+ *   serial0.fileType = "file"    where COM1's output goes: console (the
+ *                                vmkernel console and log, default) or file
+ *   serial0.fileName = "serial.log"  with fileType file: a file next to the
+ *                                definition, or "[datastore]/path"
+ *   bios.bootOrder = "kernel"    the devices to boot from, in order: kernel
+ *                                (the kernel key, loaded as firmware would),
+ *                                hdd, cdrom, ethernet; hw.version 1 has no
+ *                                virtual BIOS, so only kernel is accepted
  *
  * Keys are case-insensitive (ESX writes memSize). Unlike ESX, an unknown or
  * repeated key is an error: a typo in a boot-time definition must be loud.
@@ -57,10 +75,35 @@
 #define VMDEF_SHARES_MAX 1000000
 #define VMDEF_SHARES_PER_VCPU_DEFAULT 1000
 #define VMDEF_AFFINITY_CPUS 64
+#define VMDEF_MAX_NICS 4
+#define VMDEF_NETWORK_NAME_MAX 32  /* with the NUL */
+#define VMDEF_DEFAULT_NETWORK "VM Network"
+#define VMDEF_MAC_SIZE 6
+#define VMDEF_PATH_MAX 128         /* "[label]/dir/file" with the NUL */
+#define VMDEF_MAX_BOOT_DEVICES 4
 
 enum vmdef_triple_fault_action {
 	VMDEF_TRIPLE_FAULT_STOP = 0,
 	VMDEF_TRIPLE_FAULT_RESET = 1,
+};
+
+enum vmdef_serial_target {
+	VMDEF_SERIAL_CONSOLE = 0, /* the vmkernel console and log, prefixed by the VM's name */
+	VMDEF_SERIAL_FILE = 1,    /* serial_file */
+};
+
+enum vmdef_boot_device {
+	VMDEF_BOOT_KERNEL = 0,
+	VMDEF_BOOT_HDD,
+	VMDEF_BOOT_CDROM,
+	VMDEF_BOOT_ETHERNET,
+};
+
+struct vmdef_nic {
+	bool present;
+	bool mac_given;            /* ethernetN.address; else generated */
+	uint8_t mac[VMDEF_MAC_SIZE];
+	char network[VMDEF_NETWORK_NAME_MAX];
 };
 
 struct vmdef_module {
@@ -89,6 +132,12 @@ struct vm_definition {
 	bool service_console;      /* role = console */
 	bool console_restart;      /* console.restart, default on */
 	bool autostart;            /* default on */
+	struct vmdef_nic nics[VMDEF_MAX_NICS]; /* by index; only present ones are attached */
+	bool serial_present;       /* serial0.present, default on */
+	enum vmdef_serial_target serial_target;
+	char serial_file[VMDEF_PATH_MAX]; /* as written: relative to the definition's directory, or "[ds]/path" */
+	enum vmdef_boot_device boot_order[VMDEF_MAX_BOOT_DEVICES];
+	unsigned boot_order_count; /* >= 1: [0] = kernel by default */
 };
 
 /*
