@@ -101,6 +101,7 @@ void chipset_update(struct vm_chipset *chipset, uint64_t now_tsc)
 /* ---- the fake VM ---- */
 
 static struct vm vm;
+static struct vm_chipset chipset; /* only its pic_output flag is read by vlapic.c */
 static struct vcpu vcpus[3];
 
 static void setup(void)
@@ -110,6 +111,7 @@ static void setup(void)
 			free(vcpus[i].irq.opaque);
 	}
 	memset(&vm, 0, sizeof(vm));
+	memset(&chipset, 0, sizeof(chipset));
 	memset(vcpus, 0, sizeof(vcpus));
 	memset(kicks, 0, sizeof(kicks));
 	eoi_broadcasts = 0;
@@ -398,7 +400,7 @@ UNIT_TEST(priorities_eoi_and_level_broadcast)
 	CHECK_EQ(rd(0, 0xa0), 0x40); /* PPR = the class in service */
 	CHECK(rd(0, 0x100 + 2 * 0x10) & (1u << 5)); /* ISR bit 0x45 */
 	/* a level-triggered message sets TMR; its EOI is broadcast */
-	vm.chipset = (struct vm_chipset *)&vm; /* only compared against NULL */
+	vm.chipset = &chipset;
 	struct apic_message level = { .destination = 0, .vector = 0x61, .delivery_mode = 0, .level = true };
 	vlapic_deliver(&vm, &level);
 	CHECK(rd(0, 0x180 + 3 * 0x10) & (1u << 1));
@@ -423,13 +425,16 @@ UNIT_TEST(priorities_eoi_and_level_broadcast)
 UNIT_TEST(extint_from_the_8259)
 {
 	setup();
-	struct vm_chipset *fake = (struct vm_chipset *)&vm; /* only compared against NULL */
-	vm.chipset = fake;
+	vm.chipset = &chipset;
 	struct vcpu *v = &vcpus[0];
 	pic_vector = 0x28;
+	chipset.pic_output = true;
 	CHECK_EQ(v->irq.pending_vector(v), -1); /* LINT0 masked */
 	vlapic_virtual_wire(&vm);
 	CHECK_EQ(rd(0, 0x350), 0x700);
+	chipset.pic_output = false; /* INTR low: the 8259 is not asked */
+	CHECK_EQ(v->irq.pending_vector(v), -1);
+	chipset.pic_output = true;
 	CHECK_EQ(v->irq.pending_vector(v), 0x28);
 	v->irq.acknowledge(v, 0x28);
 	CHECK_EQ(pic_acks, 1);

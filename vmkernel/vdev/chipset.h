@@ -30,12 +30,19 @@ struct vm_chipset {
 	struct acpi_pm pm;          /* [lock] */
 	bool sci;                   /* [lock] SCI line level */
 	volatile uint64_t next_deadline; /* earliest PIT/RTC event (host TSC), 0: none */
+	/* vpic_output(&pic), written under the lock after every change of the
+	 * 8259s (chipset_pic_refresh_locked) and read without it: the run loop
+	 * checks for an ExtINT before every entry, and INTR is almost always low. */
+	volatile bool pic_output;
 };
 
 /* Drives an ISA IRQ line (0-15) into the 8259 pair and the I/O APIC
  * (IRQ 0 is GSI 2), or a GSI >= 16 into the I/O APIC. Lock held. */
 void chipset_set_isa_irq_locked(struct vm_chipset *chipset, unsigned irq, bool asserted);
 void chipset_set_gsi_locked(struct vm_chipset *chipset, unsigned gsi, bool asserted);
+/* Stores vpic_output() in pic_output after the 8259s changed; returns
+ * whether INTR rose (the caller kicks the vCPUs that take ExtINT). Lock held. */
+bool chipset_pic_refresh_locked(struct vm_chipset *chipset);
 /* Processes the RTC's events (IRQ 8) and recomputes next_deadline from
  * the PIT and RTC. Lock held. */
 void chipset_rearm_locked(struct vm_chipset *chipset, uint64_t now_tsc);

@@ -10,14 +10,22 @@
 #include <vdev/platform.h>
 #include <vm/vm.h>
 
+bool chipset_pic_refresh_locked(struct vm_chipset *chipset)
+{
+	bool output = vpic_output(&chipset->pic);
+	bool before = chipset->pic_output;
+	/* Published before the caller's kick, which makes the vCPU look again. */
+	__atomic_store_n(&chipset->pic_output, output, __ATOMIC_SEQ_CST);
+	return output && !before;
+}
+
 void chipset_set_isa_irq_locked(struct vm_chipset *chipset, unsigned irq, bool asserted)
 {
 	if (irq >= 16)
 		return;
-	bool before = vpic_output(&chipset->pic);
 	vpic_set_irq(&chipset->pic, irq, asserted);
 	vioapic_set_line(&chipset->ioapic, irq == PLATFORM_IRQ_PIT ? PLATFORM_GSI_PIT : irq, asserted);
-	if (!before && vpic_output(&chipset->pic))
+	if (chipset_pic_refresh_locked(chipset))
 		vlapic_extint_changed(chipset->vm);
 }
 
@@ -72,6 +80,10 @@ void chipset_eoi(struct vm_chipset *chipset, uint8_t vector)
 
 int chipset_pic_pending(struct vm_chipset *chipset)
 {
+	/* INTR low: no need for the lock. A rise that races with this read
+	 * kicks the vCPU after storing the flag, so it is seen on the next entry. */
+	if (!__atomic_load_n(&chipset->pic_output, __ATOMIC_ACQUIRE))
+		return -1;
 	uint64_t flags = spin_lock_irqsave(&chipset->lock);
 	int vector = vpic_pending_vector(&chipset->pic);
 	spin_unlock_irqrestore(&chipset->lock, flags);
@@ -82,6 +94,7 @@ uint8_t chipset_pic_acknowledge(struct vm_chipset *chipset)
 {
 	uint64_t flags = spin_lock_irqsave(&chipset->lock);
 	uint8_t vector = vpic_acknowledge(&chipset->pic);
+	chipset_pic_refresh_locked(chipset); /* this vCPU looks again before its next entry */
 	spin_unlock_irqrestore(&chipset->lock, flags);
 	return vector;
 }

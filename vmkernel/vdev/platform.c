@@ -92,19 +92,20 @@ static uint8_t pic_read(struct vm_chipset *c, struct vcpu *vcpu, uint16_t port, 
 	(void)now;
 	if (port >= PLATFORM_PORT_ELCR)
 		return vpic_elcr_read(&c->pic, port - PLATFORM_PORT_ELCR);
-	return vpic_read(&c->pic, port >= PLATFORM_PORT_PIC_SLAVE, port & 1);
+	uint8_t value = vpic_read(&c->pic, port >= PLATFORM_PORT_PIC_SLAVE, port & 1);
+	chipset_pic_refresh_locked(c); /* a poll read acknowledges: INTR can only fall */
+	return value;
 }
 
 static void pic_write(struct vm_chipset *c, struct vcpu *vcpu, uint16_t port, uint8_t value, uint64_t now)
 {
 	(void)vcpu;
 	(void)now;
-	bool before = vpic_output(&c->pic);
 	if (port >= PLATFORM_PORT_ELCR)
 		vpic_elcr_write(&c->pic, port - PLATFORM_PORT_ELCR, value);
 	else
 		vpic_write(&c->pic, port >= PLATFORM_PORT_PIC_SLAVE, port & 1, value);
-	if (!before && vpic_output(&c->pic))
+	if (chipset_pic_refresh_locked(c))
 		vlapic_extint_changed(c->vm);
 }
 
@@ -343,6 +344,7 @@ static void init_devices(struct vm_chipset *c, bool keep_nvram)
 		memcpy(nvram, c->rtc.cmos + CMOS_NVRAM_FIRST, sizeof(nvram));
 	vioapic_init(&c->ioapic, PLATFORM_IOAPIC_ID, ioapic_deliver, c);
 	vpic_init(&c->pic);
+	chipset_pic_refresh_locked(c);
 	vpit_init(&c->pit, tsc_hz(), now);
 	vrtc_init(&c->rtc, tsc_hz(), now, host_wall_clock(now));
 	if (keep_nvram)

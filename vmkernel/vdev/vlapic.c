@@ -97,6 +97,7 @@ struct vlapic {
 	struct vcpu *vcpu;
 	uint32_t irr[8];           /* set from any pCPU: atomic bit operations */
 	uint32_t tmr[8];           /* likewise, with IRR */
+	bool irr_maybe_set;        /* set after every IRR bit (atomic): false means IRR is empty */
 	uint32_t isr[8];
 	uint64_t apic_base;
 	uint32_t tpr, svr, ldr, dfr, icr_low, icr_high;
@@ -229,7 +230,23 @@ static void set_irr(struct vlapic *l, uint8_t vector, bool level)
 		__atomic_or_fetch(&l->tmr[vector / 32], 1u << (vector % 32), __ATOMIC_RELEASE);
 	else
 		__atomic_and_fetch(&l->tmr[vector / 32], ~(1u << (vector % 32)), __ATOMIC_RELEASE);
-	__atomic_or_fetch(&l->irr[vector / 32], 1u << (vector % 32), __ATOMIC_RELEASE);
+	__atomic_or_fetch(&l->irr[vector / 32], 1u << (vector % 32), __ATOMIC_SEQ_CST);
+	__atomic_store_n(&l->irr_maybe_set, true, __ATOMIC_SEQ_CST);
+}
+
+/* The highest vector in IRR, or -1. The run loop asks before every entry
+ * and IRR is usually empty: the scan is skipped while irr_maybe_set is
+ * false. The flag is cleared before a scan and set again when it finds a
+ * bit, so a set_irr() racing with the scan leaves it set either way. */
+static int highest_irr(struct vlapic *l)
+{
+	if (!__atomic_load_n(&l->irr_maybe_set, __ATOMIC_ACQUIRE))
+		return -1;
+	__atomic_store_n(&l->irr_maybe_set, false, __ATOMIC_SEQ_CST);
+	int irr = highest_bit(l->irr);
+	if (irr >= 0)
+		__atomic_store_n(&l->irr_maybe_set, true, __ATOMIC_RELAXED);
+	return irr;
 }
 
 static uint32_t ppr_of(const struct vlapic *l)
@@ -267,16 +284,17 @@ static int vlapic_pending_vector(struct vcpu *vcpu)
 	l->extint_offered = false;
 	if (__atomic_load_n(&l->init_pending, __ATOMIC_ACQUIRE))
 		init_reset(l);
-	if (chipset && takes_extint(l)) {
+	/* Asked before every entry: INTR low and IRR empty answer at once. */
+	if (chipset && __atomic_load_n(&chipset->pic_output, __ATOMIC_ACQUIRE) && takes_extint(l)) {
 		int vector = chipset_pic_pending(chipset);
 		if (vector >= 0) {
 			l->extint_offered = true;
 			return vector;
 		}
 	}
-	if (!software_enabled(l))
+	if (!__atomic_load_n(&l->irr_maybe_set, __ATOMIC_ACQUIRE) || !software_enabled(l))
 		return -1;
-	int irr = highest_bit(l->irr);
+	int irr = highest_irr(l);
 	if (irr < 0)
 		return -1;
 	return ((uint32_t)irr & 0xf0) > (ppr_of(l) & 0xf0) ? irr : -1;

@@ -57,14 +57,29 @@ static void fpu_switch(struct vcpu *next)
 	fpu_owner[cpu] = next;
 }
 
+static uint64_t deadline_of(struct vcpu *vcpu)
+{
+	return vcpu->irq.next_deadline ? vcpu->irq.next_deadline(vcpu) : 0;
+}
+
+/* Fires the interrupt controller's due timers and returns its next
+ * deadline (0: none). Timers are the only work of update() between slices
+ * (an INIT is carried out when the next slice starts), so passes before
+ * the deadline skip the call. */
+static uint64_t fire_due_timers(struct vcpu *vcpu, uint64_t now)
+{
+	uint64_t deadline = deadline_of(vcpu);
+	if (deadline && deadline <= now && vcpu->irq.update) {
+		vcpu->irq.update(vcpu, now);
+		deadline = deadline_of(vcpu);
+	}
+	return deadline;
+}
+
 /* Queues the highest pending interrupt when the guest can take it, or asks
  * for an exit as soon as it can. */
-static void prepare_interrupts(struct vcpu *vcpu, uint64_t now)
+static void prepare_interrupts(struct vcpu *vcpu, const struct virt_ops *ops)
 {
-	const struct virt_ops *ops = virt_backend();
-
-	if (vcpu->irq.update)
-		vcpu->irq.update(vcpu, now);
 	vcpu->arch.want_interrupt_window = false;
 	if (!vcpu->arch.event.pending && __atomic_exchange_n(&vcpu->nmi_pending, false, __ATOMIC_ACQ_REL)) {
 		/* NMIs are not maskable by IF; one at a time is what real CPUs latch too. */
@@ -83,11 +98,6 @@ static void prepare_interrupts(struct vcpu *vcpu, uint64_t now)
 	} else {
 		vcpu->arch.want_interrupt_window = true;
 	}
-}
-
-static uint64_t deadline_of(struct vcpu *vcpu)
-{
-	return vcpu->irq.next_deadline ? vcpu->irq.next_deadline(vcpu) : 0;
 }
 
 /* Arms this pCPU's timer for `wake` (TSC). */
@@ -118,16 +128,19 @@ static void vcpu_run_slice(struct vcpu *vcpu, uint64_t until)
 		vcpu->boot_sysregs = NULL;
 	}
 	fpu_switch(vcpu);
+	uint64_t now = rdtsc();
+	/* Everything update() does, INIT included, once per slice. */
+	if (vcpu->irq.update)
+		vcpu->irq.update(vcpu, now);
 	/* The host timer ends the slice or wakes the guest's own timer: it is
 	 * re-armed only when that moment changes, not on every exit. */
 	uint64_t armed_for = ~0ul;
 	for (;;) {
-		uint64_t now = rdtsc();
 		if (vcpu->vm->state != VM_RUNNING || vcpu->state != VCPU_RUNNABLE || now >= until ||
 		    sched_resched_pending())
 			return;
-		prepare_interrupts(vcpu, now);
-		uint64_t deadline = deadline_of(vcpu);
+		uint64_t deadline = fire_due_timers(vcpu, now);
+		prepare_interrupts(vcpu, ops);
 		uint64_t wake = deadline && deadline < until ? deadline : until;
 		if (wake != armed_for) {
 			arm_timer(now, wake);
@@ -142,9 +155,12 @@ static void vcpu_run_slice(struct vcpu *vcpu, uint64_t until)
 		enum exit_result result = vm_handle_exit(vcpu, &exit);
 
 		uint32_t code = exit.code < VMK_EXIT_COUNT ? exit.code : VMK_EXIT_UNHANDLED;
+		now = rdtsc(); /* the handler's end, and the next pass's clock */
 		vcpu->exit_count[code]++;
-		vcpu->exit_cycles[code] += rdtsc() - exit_tsc;
-		if (result == EXIT_YIELD)
+		vcpu->exit_cycles[code] += now - exit_tsc;
+		/* A reset by the handler (ACPI reset register) left the power-on
+		 * state in boot_sysregs: the next slice loads it before any entry. */
+		if (result == EXIT_YIELD || vcpu->boot_sysregs)
 			return;
 	}
 }
@@ -177,8 +193,18 @@ static void maybe_wake(struct vcpu *vcpu, uint64_t now)
 		vcpu->state = VCPU_RUNNABLE;
 }
 
+/* Its VM ended: the vCPU leaves this pCPU for good. Its VMCS/VMCB is
+ * freed here, where it is active, so that a power-on creates a fresh one
+ * on whichever pCPU then runs it. */
 static uint32_t stopped(struct vcpu *vcpu)
 {
+	uint32_t cpu = cpu_index();
+
+	if (fpu_owner[cpu] == vcpu)
+		fpu_owner[cpu] = NULL;
+	vcpu->fpu_valid = false;
+	if (vcpu->arch.backend)
+		virt_backend()->vcpu_free(&vcpu->arch);
 	vcpu->state = VCPU_STOPPED;
 	return SCHED_DEAD;
 }
