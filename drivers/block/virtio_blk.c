@@ -56,7 +56,7 @@
 #define DESC_WRITE 2
 
 #define VBLK_QUEUE_SIZE 16
-#define VBLK_BOUNCE_FRAMES 16 /* 64 KiB per request */
+#define VBLK_BOUNCE_FRAMES 64 /* 256 KiB per request: a VM disk request in one */
 #define VBLK_TIMEOUT_MS 5000
 
 struct common_cfg {

@@ -42,12 +42,20 @@
 #define CONFIG_BLK_SIZE 20
 #define CONFIG_SIZE 60
 
+/* A request's data goes to the backend in pieces of up to this size,
+ * gathered from (or scattered to) the guest's buffers: the guest's pages
+ * are 4 KiB apart, and a backend call per page would make every page its
+ * own synchronous request to the physical disk under a VMFS file. */
+#define COALESCE_MAX (256u << 10)
+
 struct virtio_blk {
 	struct virtio_device *vdev;
 	struct vdisk_backend *backend;
 	uint64_t capacity;              /* (o) bytes */
 	uint8_t config[CONFIG_SIZE];    /* (o) */
 	struct virtq_chain chain;       /* [vdev lock] the request being served */
+	uint8_t *bounce;                /* [vdev lock] COALESCE_MAX bytes, allocated at the first large request */
+	struct vm *vm;                  /* (o) its overhead counts the bounce buffer */
 };
 
 struct blk_request_header {
@@ -77,6 +85,41 @@ static int transfer_out(void *context, void *host, uint64_t n)
 	return error;
 }
 
+/* Moves a request's data between its chain (from chain_offset) and the
+ * backend (from disk_offset) through the bounce buffer, in COALESCE_MAX
+ * pieces; without a bounce buffer (out of memory), page by page. */
+static int transfer_coalesced(struct virtio_blk *blk, struct virtq *q, const struct virtq_chain *chain,
+			      bool to_guest, uint64_t chain_offset, uint64_t disk_offset, uint64_t length)
+{
+	struct transfer t = { blk->backend, disk_offset };
+
+	if (!blk->bounce && length > PAGE_SIZE) {
+		blk->bounce = kzalloc(COALESCE_MAX);
+		if (blk->bounce)
+			blk->vm->overhead_bytes += COALESCE_MAX;
+	}
+	if (!blk->bounce || length <= PAGE_SIZE)
+		return virtq_chain_for_each(q, chain, to_guest, chain_offset, length,
+					    to_guest ? transfer_in : transfer_out, &t);
+	for (uint64_t done = 0; done < length;) {
+		uint64_t n = length - done < COALESCE_MAX ? length - done : COALESCE_MAX;
+		int error;
+		if (to_guest) {
+			error = blk->backend->read(blk->backend, disk_offset + done, blk->bounce, n);
+			if (!error)
+				error = virtq_chain_write(q, chain, chain_offset + done, blk->bounce, n);
+		} else {
+			error = virtq_chain_read(q, chain, chain_offset + done, blk->bounce, n);
+			if (!error)
+				error = blk->backend->write(blk->backend, disk_offset + done, blk->bounce, n);
+		}
+		if (error)
+			return error;
+		done += n;
+	}
+	return 0;
+}
+
 static bool in_disk(struct virtio_blk *blk, uint64_t sector, uint64_t length)
 {
 	return length % SECTOR_SIZE == 0 && sector <= blk->capacity / SECTOR_SIZE &&
@@ -98,18 +141,18 @@ static int64_t blk_execute(struct virtio_blk *blk, struct virtq *q, const struct
 	uint64_t data_out = chain->readable_bytes - HEADER_SIZE;
 	uint64_t written = 0;
 	uint8_t status = VIRTIO_BLK_S_OK;
-	struct transfer t = { backend, header.sector * SECTOR_SIZE };
+	uint64_t disk_offset = header.sector * SECTOR_SIZE;
 
 	switch (header.type) {
 	case VIRTIO_BLK_T_IN:
 		if (!in_disk(blk, header.sector, data_in) ||
-		    virtq_chain_for_each(q, chain, true, 0, data_in, transfer_in, &t))
+		    transfer_coalesced(blk, q, chain, true, 0, disk_offset, data_in))
 			status = VIRTIO_BLK_S_IOERR;
 		written = data_in;
 		break;
 	case VIRTIO_BLK_T_OUT:
 		if (backend->read_only || !in_disk(blk, header.sector, data_out) ||
-		    virtq_chain_for_each(q, chain, false, HEADER_SIZE, data_out, transfer_out, &t))
+		    transfer_coalesced(blk, q, chain, false, HEADER_SIZE, disk_offset, data_out))
 			status = VIRTIO_BLK_S_IOERR;
 		break;
 	case VIRTIO_BLK_T_FLUSH:
@@ -188,6 +231,7 @@ int vdev_virtio_blk_attach(struct vm *vm, struct vdisk_backend *backend)
 	if (!blk)
 		return -ENOMEM;
 	vm->overhead_bytes += sizeof(*blk);
+	blk->vm = vm;
 	blk->backend = backend;
 	blk->capacity = backend->capacity(backend) & ~(uint64_t)(SECTOR_SIZE - 1);
 	uint64_t sectors = blk->capacity / SECTOR_SIZE;
