@@ -7,6 +7,9 @@
  */
 #include "boot_vms.h"
 
+#include "boot_vm.h"
+#include "vm_power.h"
+
 #include <arch/x86/cpu.h>
 #include <arch/x86/lapic.h>
 #include <lib/log.h>
@@ -17,6 +20,7 @@
 #include <mgmt/mgmt.h>
 #include <storage/datastore.h>
 #include <storage/vmfs_vdisk.h>
+#include <vdev/pci.h>
 #include <vdev/platform.h>
 #include <vdev/vdev.h>
 #include <vdev/vdisk.h>
@@ -51,7 +55,9 @@ static int attach_disk(const struct boot_info *boot, struct vm *vm, const char *
 {
 	if (vmfs_vdisk_is_datastore_path(name)) {
 		char reason[192];
-		struct vdisk_backend *disk = vmfs_vdisk_open(name, vm->name, reason, sizeof(reason));
+		struct boot_vm *b = vm->reset_opaque;
+		bool hold = b->def.autostart || b->def.service_console; /* else locked at its power-on */
+		struct vdisk_backend *disk = vmfs_vdisk_open(name, vm->name, hold, reason, sizeof(reason));
 
 		if (!disk) {
 			log_warn("vm %s: %s\n", vm->name, reason);
@@ -61,6 +67,8 @@ static int attach_disk(const struct boot_info *boot, struct vm *vm, const char *
 
 		if (rc)
 			vmfs_vdisk_close(disk);
+		else
+			b->datastore_disks[b->datastore_disk_count++] = disk;
 		return rc;
 	}
 	int k = vmdef_find_module(boot->modules, boot->module_count, name);
@@ -151,15 +159,6 @@ static int gather_images(const struct boot_info *boot, const struct vm_definitio
 	return 0;
 }
 
-/* What a boot-time VM was made from, kept for resets. The images stay in
- * the boot modules' memory, which the vmkernel never reuses. */
-struct boot_vm {
-	struct vm_definition def;
-	struct guest_image kernel;
-	struct guest_image modules[VMDEF_MAX_MODULES + 1];
-	unsigned module_count;
-};
-
 /* What a Linux guest's memory map adds to RAM: the hw.version 1 ranges a
  * kernel must not take for its own (vdev/platform.h). */
 static const struct linux_platform linux_platform_v1 = {
@@ -179,9 +178,8 @@ static bool is_linux_kernel(const struct guest_image *kernel)
 	return linux_is_bzimage(kernel) || linux_is_pvh_elf(kernel);
 }
 
-/* Loads the kernel and modules into (zeroed) guest RAM and makes vCPU 0's
- * boot state pending; it is loaded on that vCPU's pCPU at its next run. */
-static int load_guest(struct vm *vm, const struct boot_vm *b, char *error, size_t error_size)
+/* vCPU 0's boot state is loaded on its pCPU at its next run. */
+int boot_vm_load_guest(struct vm *vm, const struct boot_vm *b, char *error, size_t error_size)
 {
 	struct guest_boot_state *state = kzalloc(sizeof(*state));
 	struct vcpu *bsp = vm->vcpus[0];
@@ -231,7 +229,7 @@ static int reset_boot_vm(struct vm *vm)
 		log_error("vm %s: reset: the platform devices could not be reset\n", vm->name);
 		return -1;
 	}
-	if (load_guest(vm, vm->reset_opaque, error, sizeof(error))) {
+	if (boot_vm_load_guest(vm, vm->reset_opaque, error, sizeof(error))) {
 		log_error("vm %s: reset: %s\n", vm->name, error);
 		return -1;
 	}
@@ -239,9 +237,19 @@ static int reset_boot_vm(struct vm *vm)
 	return 0;
 }
 
-/* @text: the definition (a boot module's or a datastore file's contents). */
+/* The VM was refused after creation: it never runs, its disks are not kept. */
+static void refuse_loaded(struct vm *vm, struct boot_vm *b, const char *error)
+{
+	for (unsigned i = 0; i < b->datastore_disk_count; i++)
+		vmfs_vdisk_release(b->datastore_disks[i]);
+	vm->reset_opaque = NULL;
+	vm_stop(vm, -1, "refused: %s", error);
+}
+
+/* @text: the definition (a boot module's or a datastore file's contents);
+ * @config_path: its "[ds]/dir/name.vmx", or NULL for a boot module. */
 static struct vm *start_one(const struct boot_info *boot, const char *text, size_t length,
-			    char *error, size_t error_size)
+			    const char *config_path, char *error, size_t error_size)
 {
 	struct boot_vm *b = kzalloc(sizeof(*b));
 	struct vm *vm = NULL;
@@ -249,6 +257,13 @@ static struct vm *start_one(const struct boot_info *boot, const char *text, size
 	if (!b) {
 		snprintf(error, error_size, "out of vmkernel memory");
 		return NULL;
+	}
+	if (config_path) {
+		size_t directory_length = 0; /* up to its last '/' */
+		for (size_t i = 0; config_path[i]; i++)
+			if (config_path[i] == '/')
+				directory_length = i;
+		snprintf(b->directory, sizeof(b->directory), "%.*s", (int)directory_length, config_path);
 	}
 	struct vm_definition *def = &b->def;
 	if (vmdef_parse(text, length, def, error, error_size))
@@ -274,19 +289,21 @@ static struct vm *start_one(const struct boot_info *boot, const char *text, size
 	vm = vm_create(&params, error, error_size);
 	if (!vm)
 		goto out;
+	vm->reset_opaque = b;
 	if (attach_devices(boot, vm, def)) {
 		snprintf(error, error_size, "cannot attach the virtual devices");
-		vm_stop(vm, -1, "refused: %s", error);
+		refuse_loaded(vm, b, error);
 		vm = NULL;
 		goto out;
 	}
-	if (load_guest(vm, b, error, error_size)) {
-		vm_stop(vm, -1, "refused: %s", error);
+	if (boot_vm_load_guest(vm, b, error, error_size)) {
+		refuse_loaded(vm, b, error);
 		vm = NULL;
 		goto out;
 	}
+	if (vm->pci)
+		pci_bus_save_power_on_state(vm->pci);
 	vm->reset = reset_boot_vm;
-	vm->reset_opaque = b;
 	vm->service_console = def->service_console;
 	vm->restart_on_end = def->console_restart;
 	console_defined |= def->service_console;
@@ -327,8 +344,8 @@ unsigned vm_start_boot_vms(const struct boot_info *boot)
 		if (!vmdef_is_definition_module(m->name))
 			continue;
 		error[0] = '\0';
-		struct vm *vm = start_one(boot, phys_to_virt(m->phys_start), m->phys_end - m->phys_start, error,
-					  sizeof(error));
+		struct vm *vm = start_one(boot, phys_to_virt(m->phys_start), m->phys_end - m->phys_start, NULL,
+					  error, sizeof(error));
 		if (vm) {
 			loaded[started++] = vm;
 		} else {
@@ -345,7 +362,7 @@ unsigned vm_start_boot_vms(const struct boot_info *boot)
 		struct vm *vm = NULL;
 		error[0] = '\0';
 		if (!datastore_read_file(configs[i], &text, &length, error, sizeof(error))) {
-			vm = start_one(boot, text, length, error, sizeof(error));
+			vm = start_one(boot, text, length, configs[i], error, sizeof(error));
 			kfree(text);
 		}
 		if (vm) {
@@ -359,13 +376,18 @@ unsigned vm_start_boot_vms(const struct boot_info *boot)
 		log_error("vm: the control service could not start: the service console cannot manage VMs\n");
 	/* The service console first: it manages the others. A VM with
 	 * autostart = off waits for `vm start` (it counts as ended until then). */
-	for (unsigned i = 0; i < started; i++)
-		if (loaded[i]->service_console)
+	for (unsigned i = 0; i < started; i++) {
+		if (loaded[i]->service_console) {
+			vm_power_loaded(loaded[i], true);
 			vm_start(loaded[i]);
+		}
+	}
 	for (unsigned i = 0; i < started; i++) {
 		if (loaded[i]->service_console)
 			continue;
-		if (boot_vm_autostarts(loaded[i]))
+		bool autostart = boot_vm_autostarts(loaded[i]);
+		vm_power_loaded(loaded[i], autostart);
+		if (autostart)
 			vm_start(loaded[i]);
 		else
 			boot_vm_mark_defined(loaded[i]);
@@ -379,9 +401,12 @@ unsigned vm_start_boot_vms(const struct boot_info *boot)
 
 void vm_wait_all_and_report(void)
 {
-	while (vm_running_count()) {
+	/* Until every VM ended and let go of its disks; a VM may be powered
+	 * on again meanwhile (vm start from the service console). */
+	while (vm_running_count() || vm_power_busy()) {
 		sched_run_once();
 		datastore_heartbeat_due(); /* the VMs' disk locks live by the heartbeat */
+		vm_power_poll();
 	}
 	unsigned passed = 0, failed = 0;
 	for (struct vm *vm = vm_list(); vm; vm = vm->next) {

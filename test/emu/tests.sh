@@ -425,33 +425,116 @@ emu_test linux-svm-smp8-4g long linux_guests_6g 2 600 lx8:vmlinux:8:4G
 
 # --- The service console (mgmt-console/): Debian's kernel with our initrd as
 # the role = console VM, beside a ticking test guest (ticker, 40 s of 10 ms
-# LAPIC ticks) and a guest with autostart = off (spare). Its /init, with
-# kapsel_console.selftest=spare, runs vmkctl over virtio-vsock: version,
-# vm list, vm start spare, vm stop spare, datastore list, an unknown VM
-# (refused) and four malformed requests (each answered EPROTO and its
-# connection closed, the service still answering afterwards), printing "console-test: PASS|FAIL ..."; then it powers off.
-# The vmkernel restarts it; the restarted console (vmkctl version shows 1
-# restart) ends itself through the test-exit port. The ticker must keep
-# ticking across all this and end after the restart, with status 0.
+# LAPIC ticks) and two guests with autostart = off that are files on a
+# datastore (spare and spare2, "[ds1]/spare/spare.vmx", both naming the disk
+# "[ds1]/shared/shared.vmdk"). Its /init, with kapsel_console.selftest=spare
+# kapsel_console.peer=spare2, runs vmkctl over virtio-vsock: version, vm
+# list, vm start spare (then waits for state=running), vm start spare2
+# (refused: spare holds the disk), vm stop spare (waits for state=stopped:
+# its disk lock let go), spare2 started and stopped, spare powered on a
+# second time and stopped, datastore list, an unknown VM (refused) and four
+# malformed requests (each answered EPROTO and its connection closed, the
+# service still answering afterwards), printing "console-test: PASS|FAIL
+# ..."; then it powers off. The vmkernel restarts it; the restarted console
+# (vmkctl version shows 1 restart) ends itself through the test-exit port.
+# The ticker must keep ticking across all this and end after the restart,
+# with status 0.
+# The files the vmkernel wrote next to spare's and spare2's .vmx, read back
+# with the host tool: the rotated logs (one per power-on), the NVRAM file
+# (header, CRC32C, the count the guest left in CMOS byte 0x40) and
+# spare2's serial0 file.
+console_vm_files() {
+	local ds=$1 file line out=$EMU_DIR/files
+	mkdir -p "$out"
+	for file in spare/vmware.log spare/vmware-1.log spare/spare.nvram spare2/vmware.log spare2/serial.log; do
+		"$BUILD/bin/vmfs" -d "$ds" cp-out "/$file" "$out/${file/\//-}" >"$out/cp.log" 2>&1 ||
+			{ emu_fail "vmfs cp-out /$file: $(head -c 200 "$out/cp.log")"; return 1; }
+	done
+	! "$BUILD/bin/vmfs" -d "$ds" cp-out /spare2/vmware-1.log "$out/x" >/dev/null 2>&1 ||
+		{ emu_fail "spare2 has a vmware-1.log after one power-on"; return 1; }
+	for line in "spare-vmware-1.log:power on: vm start from the service console" \
+		"spare-vmware-1.log:config: memsize 32 MiB, numvcpus 1" \
+		"spare-vmware-1.log:config: disk 0 \[ds1\]/shared/shared.vmdk" \
+		"spare-vmware-1.log:nvram: \[ds1\]/spare/spare.nvram does not exist yet" \
+		"spare-vmware-1.log:serial0| cpu_spin: nvram byte 0x40=0" \
+		"spare-vmware-1.log:stopping: stopped by the service console" \
+		"spare-vmware-1.log:power off: stopped by the service console, exit status 0" \
+		"spare-vmware-1.log:exits total: [1-9]" "spare-vmware-1.log:nvram: saved to \[ds1\]/spare/spare.nvram" \
+		"spare-vmware-1.log:powered off, disk locks released" \
+		"spare-vmware.log:nvram: loaded from \[ds1\]/spare/spare.nvram" \
+		"spare-vmware.log:serial0| cpu_spin: nvram byte 0x40=1" "spare-vmware.log:powered off, disk locks released" \
+		"spare2-vmware.log:config: serial0 to file serial.log" \
+		"spare2-vmware.log:serial0: output to \[ds1\]/spare2/serial.log" \
+		"spare2-serial.log:^cpu_spin: nvram byte 0x40=0$" "spare2-serial.log:^cpu_spin: start$"; do
+		grep -q -- "${line#*:}" "$out/${line%%:*}" ||
+			{ emu_fail "${line%%:*} has no line matching '${line#*:}'"; return 1; }
+	done
+	python3 - "$out/spare-spare.nvram" <<'PY' || { emu_fail "spare.nvram: $(cat "$out/nvram.err")"; return 1; }
+import struct, sys
+def crc32c(data):
+    crc = 0xffffffff
+    for b in data:
+        crc ^= b
+        for _ in range(8):
+            crc = (crc >> 1) ^ (0x82f63b78 if crc & 1 else 0)
+    return crc ^ 0xffffffff
+data = open(sys.argv[1], "rb").read()
+magic, version, header, length, crc = struct.unpack_from("<4sHHII", data)
+why = None
+if magic != b"KNVR" or version != 1 or header != 16 or length != 114 or len(data) != 130:
+    why = "header %r %d %d %d, %d bytes" % (magic, version, header, length, len(data))
+elif crc32c(data[16:]) != crc:
+    why = "CRC32C mismatch"
+elif data[16 + 0x40 - 0x0e] != 2:
+    why = "CMOS byte 0x40 is %d, expected 2 (two power-ons)" % data[16 + 0x40 - 0x0e]
+if why:
+    open(sys.argv[1].rsplit("/", 1)[0] + "/nvram.err", "w").write(why)
+    sys.exit(1)
+PY
+}
+
 console_restart() {
-	local iso=$EMU_DIR/console.iso text why line
+	local iso=$EMU_DIR/console.iso text why line ds=$EMU_DIR/console-ds.img vm
 	mgmt-console/build "$BUILD" >"$EMU_DIR/console-build.log" 2>&1 ||
 		{ emu_fail "mgmt-console/build failed: $(tail -n 1 "$EMU_DIR/console-build.log")"; return; }
+	[ -x "$BUILD/bin/vmfs" ] || make --no-print-directory -s BUILD="$BUILD" vmfs-tools >"$EMU_DIR/vmfs-tools.log" 2>&1 ||
+		{ emu_fail "make vmfs-tools failed"; return; }
+	rm -f "$ds"
+	"$BUILD/bin/mkfs.vmfs" --label ds1 "$ds" 64M >"$EMU_DIR/mkfs.log" 2>&1 &&
+		"$BUILD/bin/vmfs" -d "$ds" mkdir /shared >/dev/null &&
+		"$BUILD/bin/vmfs" -d "$ds" mkdisk /shared/shared.vmdk 1M --thin >/dev/null ||
+		{ emu_fail "the datastore image: $(tail -n 1 "$EMU_DIR/mkfs.log")"; return; }
+	for vm in spare spare2; do
+		printf 'name = "%s"\nmemsize = "32"\nkernel = "[ds1]/%s/cpu_spin.elf"\ncmdline = "nvram=1 tick_us=10000 ticks=100000"\nautostart = "off"\ndisk = "[ds1]/shared/shared.vmdk"\n' \
+			"$vm" "$vm" >"$EMU_DIR/$vm.vmx"
+		[ "$vm" = spare2 ] && printf 'serial0.fileType = "file"\nserial0.fileName = "serial.log"\n' >>"$EMU_DIR/$vm.vmx"
+		"$BUILD/bin/vmfs" -d "$ds" mkdir "/$vm" >/dev/null &&
+			"$BUILD/bin/vmfs" -d "$ds" cp-in "$BUILD/guests/cpu_spin.elf" "/$vm/cpu_spin.elf" >/dev/null &&
+			"$BUILD/bin/vmfs" -d "$ds" cp-in "$EMU_DIR/$vm.vmx" "/$vm/$vm.vmx" >/dev/null ||
+			{ emu_fail "cannot put $vm on the datastore image"; return; }
+	done
 	scripts/mkiso -o "$iso" --kernel "$KERNEL_ELF" --efi "$KERNEL_EFI" --timeout 0 --poweroff-when-done \
-		--vm "name=console role=console kernel=$BUILD/mgmt-console/vmlinuz initrd=$BUILD/mgmt-console/initrd mem=128M cpus=1 cmdline=\"console=ttyS0 loglevel=4 kapsel_console.selftest=spare\"" \
+		--vm "name=console role=console kernel=$BUILD/mgmt-console/vmlinuz initrd=$BUILD/mgmt-console/initrd mem=128M cpus=1 cmdline=\"console=ttyS0 loglevel=4 kapsel_console.selftest=spare kapsel_console.peer=spare2\"" \
 		--vm "name=ticker kernel=$BUILD/guests/cpu_spin.elf mem=32M cmdline=\"tick_us=10000 ticks=4000\"" \
-		--vm "name=spare kernel=$BUILD/guests/cpu_spin.elf mem=32M autostart=off cmdline=\"tick_us=10000 ticks=100000\"" \
 		>"$EMU_DIR/mkiso.log" 2>&1 || { emu_mkiso_failed; return; }
-	emu_qemu 300 "$GUEST_SUMMARY_RE" -machine pc -smp 2 -m 2G -cdrom "$iso" -boot d
+	emu_qemu 300 "$GUEST_SUMMARY_RE" -machine pc -smp 2 -m 2G -cdrom "$iso" -boot d \
+		-drive "file=$ds,if=virtio,format=raw"
 	[ "$EMU_END_SEEN" = 1 ] || { emu_fail "$(emu_missing_reason "guests: N passed, M failed")"; return; }
 	text=$(emu_serial_text)
 	if grep -q "^vm console: console-test: FAIL" <<<"$text"; then
 		emu_fail "$(grep -m1 "^vm console: console-test: FAIL" <<<"$text" | cut -c1-200)"
 		return
 	fi
-	for line in "PASS version: protocol=1.0 " "PASS vm list: name=spare state=defined" \
-		"PASS vm start spare: name=spare state=running" "PASS vm list after start: name=spare state=running" \
-		"PASS vm stop spare: name=spare state=stopped" "PASS datastore list: count=0" \
+	for line in "PASS version: protocol=1.1 " "PASS vm list: .*name=spare state=defined" \
+		"PASS vm start spare: name=spare state=starting" "PASS spare is running" \
+		"PASS vm list after start: .*name=spare state=running" \
+		"PASS spare2 refused while spare holds the disk: vmkctl: error EBUSY disk '\[ds1\]/shared/shared.vmdk': locked: in use by VM spare" \
+		"PASS vm stop spare: name=spare state=stopp" "PASS spare is stopped" \
+		"PASS vm start spare2: name=spare2 state=starting" "PASS spare2 is running" \
+		"PASS vm stop spare2: name=spare2 state=stopp" "PASS spare2 is stopped" \
+		"PASS vm start spare again: name=spare state=starting" "PASS spare is running" \
+		"PASS vm stop spare again: name=spare state=stopp" \
+		"PASS datastore list: name=ds1 access=read-write;count=1" \
 		"PASS unknown vm refused: vmkctl: error ENOENT" "boot after 0 restarts" "powering off" \
 		"PASS malformed 'hello' closed: .*0 err EPROTO a request is" \
 		"PASS malformed 'x1 version' closed: .*0 err EPROTO the request id" \
@@ -463,17 +546,27 @@ console_restart() {
 	why=$(awk '
 		/^vm console: service console powered off: restarting it/ && !restart { restart = NR }
 		/^vm ticker: exited status=0/ { ticker = NR }
-		/^vm spare: cpu_spin: start/ { spare = NR }
-		/^vm spare: exited status=0/ { spare_end = NR }
+		/^vm spare: cpu_spin: start/ { spare++ }
+		/^vm spare: powered off, its disk locks released/ { spare_off++ }
+		/^vm spare2: cpu_spin: start/ { spare2_console++ }
+		/^vm spare2: powering on/ { spare2++ }
+		/^vm spare2: powered off, its disk locks released/ { spare2_off++ }
 		END {
 			if (!restart) print "the vmkernel did not restart the console"
 			else if (!ticker) print "ticker did not end with status 0"
 			else if (ticker < restart) print "ticker ended before the console restarted: nothing was shown to keep running"
-			else if (!spare || !spare_end) print "spare was not started and stopped"
+			else if (spare != 2 || spare_off != 2) print "spare was not powered on twice and off twice (" spare + 0 " starts, " spare_off + 0 " power-offs)"
+			else if (spare2 != 1 || spare2_off != 1) print "spare2 was not powered on and off once"
+			else if (spare2_console) print "spare2 printed on the console, not into its serial0 file"
 		}' <<<"$text")
 	[ -z "$why" ] || { emu_fail "$why"; return; }
-	grep -q "^guests: 3 passed, 0 failed" <<<"$text" ||
-		{ emu_fail "summary is '$(grep -m1 -E "$GUEST_SUMMARY_RE" <<<"$text")', expected 'guests: 3 passed, 0 failed'"; return; }
+	# NVRAM: the guest counts its power-ons in CMOS byte 0x40.
+	for line in "vm spare: cpu_spin: nvram byte 0x40=0" "vm spare: cpu_spin: nvram byte 0x40=1"; do
+		grep -q "^$line\$" <<<"$text" || { emu_fail "no line '$line': CMOS not kept across the power cycle"; return; }
+	done
+	console_vm_files "$ds" || return
+	grep -q "^guests: 4 passed, 0 failed" <<<"$text" ||
+		{ emu_fail "summary is '$(grep -m1 -E "$GUEST_SUMMARY_RE" <<<"$text")', expected 'guests: 4 passed, 0 failed'"; return; }
 	emu_pass
 }
 emu_test console-svm-vmkctl-restart main console_restart

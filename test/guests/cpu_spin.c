@@ -8,7 +8,9 @@
  * line sets them in milliseconds: "warm=300 window=2000 cool=300".
  * With "tick_us=N ticks=M" it instead sleeps in HLT on a periodic LAPIC
  * timer of N microseconds until M ticks came: a vCPU that keeps waking up,
- * for the wake-up latency in the vmkernel's accounting.
+ * for the wake-up latency in the vmkernel's accounting. With "nvram=1" it
+ * first prints CMOS byte 0x40 (battery-backed, kept in the VM's NVRAM
+ * file) and writes it back plus one: a power cycle shows the count.
  */
 #include "guest.h"
 
@@ -76,6 +78,13 @@ void guest_main(uint32_t multiboot_info)
 	CHECK(khz, "no TSC frequency (the Kapsel timing leaf)");
 	guest_idt_init();
 	guest_idt_load();
+	if (cmdline_value(cmdline, "nvram", 0)) {
+		outb(0x70, 0x40);
+		uint8_t boots = inb(0x71);
+		guest_printf("cpu_spin: nvram byte 0x40=%u\n", boots);
+		outb(0x70, 0x40);
+		outb(0x71, (uint8_t)(boots + 1));
+	}
 	if (cmdline_value(cmdline, "tick_us", 0)) {
 		CHECK(kapsel_present(), "tick mode needs Kapsel's timing leaf");
 		tick(cmdline_value(cmdline, "tick_us", 0), cmdline_value(cmdline, "ticks", 100));

@@ -14,6 +14,7 @@
 #include <vdev/irq.h>
 #include <vdev/vdev.h>
 #include <vm/vm.h>
+#include <vm/vm_log.h>
 
 /* ---- stubs of the layers below ---- */
 
@@ -158,6 +159,70 @@ UNIT_TEST(time_marked_lines_carry_the_vmkernel_clock)
 	fake_tsc_hz = 1000000000;
 	free(vm.console);
 	vm.console = NULL;
+}
+
+/* The ring's text with the "<seconds>| " stamps cut off. */
+static void unstamped(struct vm_log *log, char *out, size_t size)
+{
+	char raw[4096];
+	size_t n = vm_log_take(log, raw, sizeof(raw) - 1), used = 0;
+	raw[n] = '\0';
+	out[0] = '\0';
+	for (char *line = raw; *line && used < size;) {
+		char *bar = strstr(line, "| "), *end = strchr(line, '\n');
+		CHECK(bar && end && bar < end);
+		used += (size_t)snprintf(out + used, size - used, "%.*s", (int)(end + 1 - (bar + 2)), bar + 2);
+		line = end + 1;
+	}
+}
+
+UNIT_TEST(lines_go_to_the_vm_log_and_its_serial_file)
+{
+	static struct vm_log vm_file, serial_file;
+	char text[512];
+
+	setup();
+	vm_log_reset(&vm_file);
+	vm_log_reset(&serial_file);
+	vm.log = &vm_file;
+	say("to console\n");
+	CHECK_STR(logged, "vm web: to console\n");
+	vm.serial_log = &serial_file;
+	logged[0] = '\0';
+	say("to file\n");
+	CHECK_STR(logged, ""); /* serial0.fileType = file: not on the console */
+	CHECK_EQ(vm_log_pending(&serial_file), 8);
+	CHECK_EQ(vm_log_take(&serial_file, text, sizeof(text)), 8);
+	CHECK(memcmp(text, "to file\n", 8) == 0);
+	unstamped(&vm_file, text, sizeof(text));
+	CHECK_STR(text, "serial0| to console\nserial0| to file\n");
+	vm.log = vm.serial_log = NULL;
+}
+
+UNIT_TEST(a_full_vm_log_loses_lines_not_the_vm)
+{
+	static struct vm_log ring;
+	char line[100], out[256];
+
+	setup();
+	vm_log_reset(&ring);
+	vm.log = &ring;
+	memset(line, 'x', sizeof(line) - 1);
+	line[sizeof(line) - 1] = '\0';
+	unsigned lines = 0;
+	while (vm_log_pending(&ring) + 200 < VM_LOG_RING_BYTES) {
+		vm_log(&vm, "%s", line);
+		lines++;
+	}
+	CHECK(lines > 100);
+	for (unsigned i = 0; i < 200; i++)
+		vm_log(&vm, "%s", line);
+	CHECK(vm_log_take_lost(&ring) >= 198);
+	CHECK_EQ(vm_log_take_lost(&ring), 0);
+	/* Taken out in whole lines only. */
+	size_t n = vm_log_take(&ring, out, 150);
+	CHECK(n > 0 && n <= 150 && out[n - 1] == '\n');
+	vm.log = NULL;
 }
 
 UNIT_MAIN()

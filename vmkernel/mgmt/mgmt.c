@@ -55,8 +55,14 @@ static void reply(struct mgmt_request *r, const char *fmt, ...)
 
 static const char *vm_state_name(const struct vm *vm)
 {
-	if (vm->state == VM_RUNNING)
+	uint32_t power = __atomic_load_n(&vm->power, __ATOMIC_ACQUIRE);
+
+	if (__atomic_load_n(&vm->state, __ATOMIC_ACQUIRE) == VM_RUNNING)
 		return "running";
+	if (power == VM_POWER_ON_PENDING)
+		return "starting";
+	if (power == VM_POWER_ON)
+		return "stopping"; /* its vCPUs are leaving, then its disks are let go */
 	return vm->start_tsc ? "stopped" : "defined";
 }
 
@@ -100,20 +106,30 @@ static void command_vm_start(struct mgmt_request *r)
 	struct vm *vm = named_vm(r);
 	if (!vm)
 		return;
-	uint64_t flags = spin_lock_irqsave(&vm->lock);
-	bool startable = vm->state == VM_STOPPED && !vm->start_tsc;
-	if (startable) {
-		vm->exit_status = 0;
-		vm->stop_reason[0] = '\0';
+	char why[160];
+	uint32_t off = VM_POWER_OFF;
+
+	if (vm->state != VM_STOPPED || vm->power != VM_POWER_OFF) {
+		reply(r, "err EBUSY %s is %s", vm->name, vm_state_name(vm));
+		return;
 	}
-	spin_unlock_irqrestore(&vm->lock, flags);
-	if (!startable) {
-		reply(r, "err EBUSY %s is %s (a VM starts once per boot)", vm->name, vm_state_name(vm));
+	if (!vm->start_check) {
+		reply(r, "err EBUSY %s cannot be powered on again", vm->name);
+		return;
+	}
+	if (vm->start_check(vm, why, sizeof(why))) {
+		reply(r, "err EBUSY %s", why);
+		return;
+	}
+	/* The power-on itself (disks locked, guest loaded) runs in the BSP's
+	 * loop: datastore I/O cannot wait under this device's lock. */
+	if (!__atomic_compare_exchange_n(&vm->power, &off, VM_POWER_ON_PENDING, false, __ATOMIC_ACQ_REL,
+					 __ATOMIC_ACQUIRE)) {
+		reply(r, "err EBUSY %s is %s", vm->name, vm_state_name(vm));
 		return;
 	}
 	log_info("mgmt: vm start %s (from the service console)\n", vm->name);
-	vm_start(vm);
-	reply(r, "ok name=%s state=running", vm->name);
+	reply(r, "ok name=%s state=starting", vm->name);
 }
 
 static void command_vm_stop(struct mgmt_request *r)
@@ -127,7 +143,7 @@ static void command_vm_stop(struct mgmt_request *r)
 	}
 	log_info("mgmt: vm stop %s (from the service console)\n", vm->name);
 	vm_stop(vm, 0, "stopped by the service console");
-	reply(r, "ok name=%s state=stopped", vm->name);
+	reply(r, "ok name=%s state=%s", vm->name, vm_state_name(vm));
 }
 
 /* A label as one protocol word: bytes outside [A-Za-z0-9_.-] become '_'. */

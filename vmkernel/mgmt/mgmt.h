@@ -6,7 +6,7 @@
 #define KAPSEL_MGMT_MGMT_H
 
 #define MGMT_PORT 1024
-#define MGMT_PROTOCOL_VERSION "1.0"
+#define MGMT_PROTOCOL_VERSION "1.1"
 #define MGMT_LINE_MAX 1024  /* bytes of one request line, without the newline */
 
 /* Listens on MGMT_PORT. Call at boot, before the service console starts. */

@@ -137,6 +137,14 @@ void sched_kick(struct sched_task *task)
 	send_kick(__atomic_load_n(&task->cpu, __ATOMIC_ACQUIRE));
 }
 
+bool sched_task_dead(const struct sched_task *task)
+{
+	uint64_t flags = spin_lock_irqsave(&sched_lock);
+	bool dead = task->entity.state == SCHED_DEAD;
+	spin_unlock_irqrestore(&sched_lock, flags);
+	return dead;
+}
+
 bool sched_resched_pending(void)
 {
 	return __atomic_load_n(&sched_cpus[cpu_index()].resched, __ATOMIC_ACQUIRE);

@@ -60,6 +60,9 @@ void sched_task_start(struct sched_task *task, bool runnable);
 /* Something for the task arrived (an interrupt, a SIPI, its VM stopping):
  * its pCPU looks at it soon. Any CPU, any context. */
 void sched_kick(struct sched_task *task);
+/* True once the task died (its client returned SCHED_DEAD) and its pCPU
+ * is done with it: it may then be initialised and started again. */
+bool sched_task_dead(const struct sched_task *task);
 /* For the client's run loop: return to the scheduler at the next exit. */
 bool sched_resched_pending(void);
 /* One scheduling pass on this pCPU: runs a task for up to a slice, or

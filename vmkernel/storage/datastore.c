@@ -480,13 +480,11 @@ void datastore_shutdown(void)
 /* Files the vmkernel reads whole (kernels, initrds, configurations). */
 #define READ_FILE_MAX (512ull << 20)
 
-int datastore_read_file(const char *name, void **data, uint64_t *size, char *error, size_t error_size)
+/* "[label]/path" -> its datastore and "/path" (inside @name). */
+static int resolve(const char *name, struct datastore **ds, const char **path, char *error, size_t error_size)
 {
 	const char *close = name[0] == '[' ? strchr(name, ']') : NULL;
 	char label[64];
-	struct vmfs_file *file;
-	struct vmfs_stat st;
-	int err;
 
 	if (!close || close == name + 1 || (size_t)(close - name - 1) >= sizeof(label) || close[1] != '/') {
 		snprintf(error, error_size, "'%s': expected [datastore]/path", name);
@@ -494,13 +492,64 @@ int datastore_read_file(const char *name, void **data, uint64_t *size, char *err
 	}
 	memcpy(label, name + 1, (size_t)(close - name - 1));
 	label[close - name - 1] = 0;
-	struct datastore *ds = datastore_find(label);
-
-	if (!ds) {
+	*ds = datastore_find(label);
+	if (!*ds) {
 		snprintf(error, error_size, "'%s': no datastore '%s'", name, label);
 		return -ENOENT;
 	}
-	err = vmfs_open(ds->volume, close + 1, 0, VMFS_LOCK_SHARED_RO, &file);
+	*path = close + 1;
+	return 0;
+}
+
+int datastore_open(const char *name, int flags, enum vmfs_lock_mode mode, struct vmfs_file **file,
+		   char *error, size_t error_size)
+{
+	struct datastore *ds;
+	const char *path;
+	int rc = resolve(name, &ds, &path, error, error_size);
+
+	if (rc)
+		return rc;
+	if (ds->read_only && mode != VMFS_LOCK_SHARED_RO) {
+		snprintf(error, error_size, "'%s': the datastore is read-only", name);
+		return -EROFS;
+	}
+	int err = vmfs_open(ds->volume, path, flags, mode, file);
+	if (err) {
+		*file = NULL;
+		snprintf(error, error_size, "'%s': %s", name, vmfs_strerror(err));
+		return err == -VMFS_ENOENT ? -ENOENT : err == -VMFS_EBUSY ? -EBUSY : -EIO;
+	}
+	return 0;
+}
+
+int datastore_rename(const char *from, const char *to)
+{
+	struct datastore *ds, *ds_to;
+	const char *path, *path_to;
+	char error[8];
+
+	if (resolve(from, &ds, &path, error, sizeof(error)) || resolve(to, &ds_to, &path_to, error, sizeof(error)))
+		return -EINVAL;
+	if (ds != ds_to)
+		return -EXDEV;
+	if (ds->read_only)
+		return -EROFS;
+	int err = vmfs_rename(ds->volume, path, path_to);
+	return err == -VMFS_ENOENT ? -ENOENT : err ? -EIO : 0;
+}
+
+int datastore_read_file(const char *name, void **data, uint64_t *size, char *error, size_t error_size)
+{
+	struct datastore *ds;
+	const char *path;
+	struct vmfs_file *file;
+	struct vmfs_stat st = { 0 };
+	int err = resolve(name, &ds, &path, error, error_size);
+
+	if (err)
+		return err;
+	err = vmfs_open(ds->volume, path, 0, VMFS_LOCK_SHARED_RO, &file);
 	if (!err)
 		err = vmfs_fstat(file, &st);
 	else

@@ -51,6 +51,13 @@ void datastore_heartbeat_due(void);
 /* Reads a whole file named "[label]/path" into kmalloc'd memory (*data,
  * freed by the caller with kfree). 0, or -errno with the reason in @error. */
 int datastore_read_file(const char *name, void **data, uint64_t *size, char *error, size_t error_size);
+/* Opens "[label]/path" (flags VMFS_O_*, its lock in @mode): 0, or -ENOENT,
+ * -EBUSY (locked), -EROFS, -EIO... with the reason in @error. */
+int datastore_open(const char *name, int flags, enum vmfs_lock_mode mode, struct vmfs_file **file,
+		   char *error, size_t error_size);
+/* Renames a file within one datastore, replacing a file @to: 0 or -ENOENT,
+ * -EXDEV, -EROFS, -EIO. */
+int datastore_rename(const char *from, const char *to);
 /* VM configuration files: every "*.vmx" in a top-level directory of every
  * datastore ("[ds1]/web/web.vmx"), at most @max; returns how many. */
 unsigned datastore_find_vm_configs(char (*out)[DATASTORE_PATH_MAX], unsigned max);

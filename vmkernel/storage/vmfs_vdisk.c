@@ -35,6 +35,8 @@ struct vmfs_vdisk {
 	uint64_t capacity;              /* (o) bytes */
 	uint32_t extent_ino;            /* (o) */
 	char owner[32];                 /* (o) the VM */
+	char name[PATH_MAX_BYTES];      /* (o) "[ds]/path", for reopening */
+	bool released;                  /* files closed, locks dropped (VM powered off) */
 };
 
 /* Disks open on this host, by datastore and extent inode. */
@@ -235,10 +237,12 @@ static bool claim(struct vmfs_vdisk *disk, char *holder, size_t holder_size)
 	return ok;
 }
 
-struct vdisk_backend *vmfs_vdisk_open(const char *name, const char *owner, char *error, size_t error_size)
+/* Opens and locks the files of disk->name into @disk (zeroed but for its
+ * name and owner) and claims it on this host. 0, or -1 with the reason. */
+static int open_disk(struct vmfs_vdisk *disk, char *error, size_t error_size)
 {
 	char label[64], path[PATH_MAX_BYTES], extent_name[PATH_MAX_BYTES], holder[32];
-	struct vmfs_vdisk *disk = NULL;
+	const char *name = disk->name;
 	char *text = NULL;
 	struct vmfs_stat st;
 	enum vmfs_lock_mode mode;
@@ -246,22 +250,22 @@ struct vdisk_backend *vmfs_vdisk_open(const char *name, const char *owner, char 
 
 	if (split_name(name, label, sizeof(label), path, sizeof(path))) {
 		snprintf(error, error_size, "disk '%s': expected [datastore]/path", name);
-		return NULL;
+		return -1;
 	}
 	struct datastore *ds = datastore_find(label);
 
 	if (!ds) {
 		snprintf(error, error_size, "disk '%s': no datastore '%s'", name, label);
-		return NULL;
+		return -1;
 	}
-	disk = kzalloc(sizeof(*disk));
 	text = kmalloc(DESCRIPTOR_MAX + 1);
-	if (!disk || !text) {
+	if (!text) {
 		snprintf(error, error_size, "disk '%s': out of memory", name);
-		goto fail;
+		return -1;
 	}
 	disk->datastore = ds;
-	strlcpy(disk->owner, owner, sizeof(disk->owner));
+	disk->descriptor = disk->extent = NULL;
+	disk->capacity = disk->extent_offset = 0;
 	mode = ds->read_only ? VMFS_LOCK_SHARED_RO : VMFS_LOCK_EXCLUSIVE;
 	err = vmfs_open(ds->volume, path, 0, mode, &disk->descriptor);
 	if (err) {
@@ -341,26 +345,142 @@ struct vdisk_backend *vmfs_vdisk_open(const char *name, const char *owner, char 
 	};
 	/* The serial: the file's inode, unique on its datastore. */
 	snprintf(disk->backend.id, sizeof(disk->backend.id), "vmfs-%s-%u", ds->label, st.ino);
-	log_info("vm %s: disk %s on datastore %s, %lu MiB%s\n", owner, name, ds->label, disk->capacity >> 20,
-		 disk->backend.read_only ? " (read-only)" : "");
-	return &disk->backend;
+	return 0;
 fail:
-	if (disk)
-		close_files(disk);
-	kfree(disk);
+	close_files(disk);
+	disk->descriptor = disk->extent = NULL;
 	kfree(text);
-	return NULL;
+	return -1;
+}
+
+/* A VM on this host holding the disk named like @disk has its geometry:
+ * a powered-off VM naming the same disk takes it from there (no files
+ * opened). */
+static bool copy_from_holder(struct vmfs_vdisk *disk)
+{
+	bool found = false;
+
+	spin_lock(&open_disks_lock);
+	for (unsigned i = 0; i < OPEN_DISKS_MAX && !found; i++) {
+		struct vmfs_vdisk *other = open_disks[i];
+		if (!other || strcmp(other->name, disk->name) != 0)
+			continue;
+		disk->datastore = other->datastore;
+		disk->extent_offset = other->extent_offset;
+		disk->capacity = other->capacity;
+		disk->extent_ino = other->extent_ino;
+		disk->backend = other->backend;
+		disk->backend.opaque = disk;
+		found = true;
+	}
+	spin_unlock(&open_disks_lock);
+	return found;
+}
+
+struct vdisk_backend *vmfs_vdisk_open(const char *name, const char *owner, bool hold, char *error,
+				      size_t error_size)
+{
+	struct vmfs_vdisk *disk = kzalloc(sizeof(*disk));
+
+	if (!disk) {
+		snprintf(error, error_size, "disk '%s': out of memory", name);
+		return NULL;
+	}
+	strlcpy(disk->owner, owner, sizeof(disk->owner));
+	if (strlcpy(disk->name, name, sizeof(disk->name)) >= sizeof(disk->name)) {
+		snprintf(error, error_size, "disk '%.64s...': name too long", name);
+		kfree(disk);
+		return NULL;
+	}
+	if (!hold && copy_from_holder(disk)) {
+		disk->released = true;
+	} else if (open_disk(disk, error, error_size)) {
+		kfree(disk);
+		return NULL;
+	}
+	log_info("vm %s: disk %s on datastore %s, %lu MiB%s\n", owner, name, disk->datastore->label,
+		 disk->capacity >> 20, disk->backend.read_only ? " (read-only)" : "");
+	if (!hold)
+		vmfs_vdisk_release(&disk->backend);
+	return &disk->backend;
+}
+
+static void unclaim(struct vmfs_vdisk *disk)
+{
+	spin_lock(&open_disks_lock);
+	for (unsigned i = 0; i < OPEN_DISKS_MAX; i++)
+		if (open_disks[i] == disk)
+			open_disks[i] = NULL;
+	spin_unlock(&open_disks_lock);
 }
 
 void vmfs_vdisk_close(struct vdisk_backend *backend)
 {
 	struct vmfs_vdisk *disk = backend->opaque;
 
-	spin_lock(&open_disks_lock);
-	for (unsigned i = 0; i < OPEN_DISKS_MAX; i++)
-		if (open_disks[i] == disk)
-			open_disks[i] = NULL;
-	spin_unlock(&open_disks_lock);
-	close_files(disk);
+	if (!disk->released) {
+		unclaim(disk);
+		close_files(disk);
+	}
 	kfree(disk);
+}
+
+void vmfs_vdisk_release(struct vdisk_backend *backend)
+{
+	struct vmfs_vdisk *disk = backend->opaque;
+
+	if (disk->released)
+		return;
+	if (!backend->read_only && vmfs_fsync(disk->extent))
+		log_warn("vm %s: disk %s: flush at power-off failed\n", disk->owner, disk->name);
+	unclaim(disk);
+	close_files(disk);
+	disk->descriptor = disk->extent = NULL;
+	disk->released = true;
+}
+
+int vmfs_vdisk_reacquire(struct vdisk_backend *backend, char *error, size_t error_size)
+{
+	struct vmfs_vdisk *disk = backend->opaque;
+	uint64_t capacity = disk->capacity;
+	bool read_only = backend->read_only;
+
+	if (!disk->released)
+		return 0;
+	if (open_disk(disk, error, error_size))
+		return -EBUSY;
+	/* The guest's device was made for the old size and access. */
+	if (disk->capacity != capacity || backend->read_only != read_only) {
+		snprintf(error, error_size, "disk '%s': its size or access changed while the VM was off", disk->name);
+		unclaim(disk);
+		close_files(disk);
+		disk->descriptor = disk->extent = NULL;
+		disk->capacity = capacity;
+		backend->read_only = read_only;
+		return -EINVAL;
+	}
+	disk->released = false;
+	return 0;
+}
+
+bool vmfs_vdisk_holder(struct vdisk_backend *backend, char *holder, size_t holder_size)
+{
+	struct vmfs_vdisk *disk = backend->opaque;
+	bool held = false;
+
+	spin_lock(&open_disks_lock);
+	for (unsigned i = 0; i < OPEN_DISKS_MAX && !held; i++) {
+		struct vmfs_vdisk *other = open_disks[i];
+		if (other && other != disk && strcmp(other->name, disk->name) == 0) {
+			strlcpy(holder, other->owner, holder_size);
+			held = true;
+		}
+	}
+	spin_unlock(&open_disks_lock);
+	return held;
+}
+
+const char *vmfs_vdisk_name(struct vdisk_backend *backend)
+{
+	return ((struct vmfs_vdisk *)backend->opaque)->name;
 }

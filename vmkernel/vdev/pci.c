@@ -565,6 +565,34 @@ int pci_bus_attach(struct vm *vm)
 	return 0;
 }
 
+void pci_bus_save_power_on_state(struct pci_bus *bus)
+{
+	for (unsigned slot = 0; slot < PCI_SLOTS; slot++)
+		if (bus->slots[slot])
+			memcpy(bus->slots[slot]->power_on_config, bus->slots[slot]->config, PCI_CONFIG_SIZE);
+}
+
+void pci_bus_reset(struct pci_bus *bus)
+{
+	uint64_t flags = spin_lock_irqsave(&bus->lock);
+	bus->config_address = 0;
+	memset(bus->intx_count, 0, sizeof(bus->intx_count)); /* the chipset's lines are reset with it */
+	for (unsigned slot = 0; slot < PCI_SLOTS; slot++) {
+		struct pci_device *dev = bus->slots[slot];
+		if (!dev)
+			continue;
+		memcpy(dev->config, dev->power_on_config, PCI_CONFIG_SIZE);
+		for (unsigned v = 0; v < dev->msix_count; v++)
+			dev->msix_table[v] = (struct pci_msix_entry){ .control = PCI_MSIX_ENTRY_MASKED };
+		dev->msix_pending = 0;
+		dev->intx_level = dev->intx_driven = false;
+	}
+	spin_unlock_irqrestore(&bus->lock, flags);
+	for (unsigned slot = 0; slot < PCI_SLOTS; slot++)
+		if (bus->slots[slot] && bus->slots[slot]->reset)
+			bus->slots[slot]->reset(bus->slots[slot]);
+}
+
 int vdev_pci_attach(struct vm *vm)
 {
 	return pci_bus_attach(vm);

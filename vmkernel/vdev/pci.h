@@ -114,6 +114,9 @@ struct pci_device {
 	void (*config_hook)(struct pci_device *dev, unsigned offset, unsigned size, uint32_t *value,
 			    bool write);
 	uint8_t hook_offset, hook_length; /* (o) */
+	/* Optional: the device model's part of a bus reset (no lock held). */
+	void (*reset)(struct pci_device *dev);
+	uint8_t power_on_config[PCI_CONFIG_SIZE]; /* (o) config as the VM first started */
 };
 
 struct pci_bus {
@@ -156,6 +159,14 @@ bool pci_device_msi_send(struct pci_device *dev);
 void pci_device_set_intx(struct pci_device *dev, bool level);
 /* The GSI of a device's INTA#. */
 unsigned pci_device_intx_gsi(const struct pci_device *dev);
+
+/* Records every device's configuration space as the power-on state that
+ * pci_bus_reset() returns to. Once, after the devices are attached. */
+void pci_bus_save_power_on_state(struct pci_bus *bus);
+/* Power-on reset of every device: configuration space (BARs, command,
+ * MSI/MSI-X) as saved, MSI-X table masked, INTx low, then each device
+ * model's reset. @pre no vCPU of the VM runs */
+void pci_bus_reset(struct pci_bus *bus);
 
 /* Configuration space by bus/device/function (both access mechanisms end
  * here; exported for the unit tests). Absent functions read all-ones. */

@@ -341,3 +341,21 @@ void vrtc_write(struct vrtc *rtc, unsigned offset, uint8_t value, uint64_t now_t
 		break;
 	}
 }
+
+void vrtc_nvram_save(const struct vrtc *rtc, uint8_t out[VRTC_NVRAM_BYTES])
+{
+	memcpy(out, rtc->cmos + VRTC_NVRAM_FIRST, VRTC_NVRAM_BYTES);
+}
+
+static bool platform_owned(unsigned index)
+{
+	return index == VRTC_CENTURY_INDEX || (index >= 0x15 && index <= 0x18) || index == 0x30 ||
+	       index == 0x31 || index == 0x34 || index == 0x35 || (index >= 0x5b && index <= 0x5d);
+}
+
+void vrtc_nvram_load(struct vrtc *rtc, const uint8_t in[VRTC_NVRAM_BYTES])
+{
+	for (unsigned i = 0; i < VRTC_NVRAM_BYTES; i++)
+		if (!platform_owned(VRTC_NVRAM_FIRST + i))
+			rtc->cmos[VRTC_NVRAM_FIRST + i] = in[i];
+}

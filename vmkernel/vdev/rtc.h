@@ -25,6 +25,15 @@ struct vrtc {
 	bool irq_edge;         /* IRQF rose: the platform pulses IRQ 8 */
 };
 
+/* The battery-backed CMOS bytes a VM's NVRAM file keeps: 0x0e-0x7f (the
+ * clock registers 0x00-0x0d are the clock's). */
+#define VRTC_NVRAM_FIRST 0x0eu
+#define VRTC_NVRAM_BYTES (128u - VRTC_NVRAM_FIRST)
+void vrtc_nvram_save(const struct vrtc *rtc, uint8_t out[VRTC_NVRAM_BYTES]);
+/* Restores saved bytes but the century (the clock's) and the memory sizes
+ * (0x15-0x18, 0x30-0x31, 0x34-0x35, 0x5b-0x5d: the platform's, per power-on). */
+void vrtc_nvram_load(struct vrtc *rtc, const uint8_t in[VRTC_NVRAM_BYTES]);
+
 /* Calendar conversion (proleptic Gregorian, UTC). */
 struct vrtc_date {
 	int year, month, day, hour, minute, second, weekday; /* month 1-12, weekday 0 = Sunday */

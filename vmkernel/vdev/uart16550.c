@@ -2,7 +2,8 @@
  * A 16550 UART as guests probe and use it: transmit holding register
  * always empty (output is never slowed), scratch register, divisor latch,
  * line/modem control kept, no receive data (for now). Output lines go to
- * the vmkernel log prefixed with the VM's name and to a per-VM ring.
+ * the vmkernel log prefixed with the VM's name (or to the VM's serial file,
+ * vm->serial_log), to its log file and to a per-VM ring.
  *
  * The transmitter-empty interrupt works as on the chip, because Linux's
  * 8250 driver sends everything after boot from that interrupt: enabling it
@@ -21,6 +22,7 @@
 #include <vdev/irq.h>
 #include <vdev/platform.h>
 #include <vm/vm.h>
+#include <vm/vm_log.h>
 
 #define UART_BASE 0x3f8
 #define UART_LINE_MAX 160
@@ -61,8 +63,15 @@ struct uart {
 
 static void uart_flush_line(struct uart *u)
 {
+	struct vm_log *file = u->vm->serial_log;
+
 	u->line[u->line_length] = '\0';
-	if (!strncmp(u->line, UART_TIME_MARK, sizeof(UART_TIME_MARK) - 1) && tsc_hz() >= 1000) {
+	vm_log(u->vm, "serial0| %s", u->line);
+	if (file) {
+		/* serial0.fileType = file: the line goes there instead. */
+		u->line[u->line_length] = '\n';
+		vm_log_put(file, u->line, u->line_length + 1);
+	} else if (!strncmp(u->line, UART_TIME_MARK, sizeof(UART_TIME_MARK) - 1) && tsc_hz() >= 1000) {
 		uint64_t us = rdtsc() / (tsc_hz() / 1000000 ? tsc_hz() / 1000000 : 1);
 		log_info("vm %s: %s [vmkernel-time %lu.%06lu]\n", u->vm->name, u->line,
 			 us / 1000000, us % 1000000);

@@ -127,6 +127,15 @@ static void virtio_reset(struct virtio_device *vdev)
 	}
 }
 
+/* A bus reset (VM power-on): as if the driver had written status 0. */
+static void virtio_pci_bus_reset(struct pci_device *pci)
+{
+	struct virtio_device *vdev = pci->opaque;
+	uint64_t flags = spin_lock_irqsave(&vdev->lock);
+	virtio_reset(vdev);
+	spin_unlock_irqrestore(&vdev->lock, flags);
+}
+
 static void write_status(struct virtio_device *vdev, uint8_t value)
 {
 	if (!value) {
@@ -393,6 +402,7 @@ struct virtio_device *virtio_pci_create(struct vm *vm, const struct virtio_devic
 		return NULL;
 	}
 	vdev->pci = pci;
+	pci->reset = virtio_pci_bus_reset;
 	int error = pci_device_add_bar(pci, 0, PCI_BAR_MEMORY, VIRTIO_PCI_BAR_SIZE, virtio_bar_read,
 				       virtio_bar_write);
 	if (!error)

@@ -10,6 +10,7 @@
 #include <mm/heap.h>
 #include <mm/pmm.h>
 #include <mm/vmm.h>
+#include <vm/vm_log.h>
 
 static struct vm *all_vms;              /* [m] vms_lock */
 static uint32_t next_vm_id = 1;
@@ -268,6 +269,7 @@ void vm_start(struct vm *vm)
 	log_info("vm %s: started: %lu MiB, %u vCPU%s, vmkernel overhead %lu KiB\n", vm->name,
 		 vm->ram_size >> 20, vm->vcpu_count, vm->vcpu_count > 1 ? "s" : "",
 		 vm->overhead_bytes >> 10);
+	vm_log(vm, "started: %lu MiB, %u vCPU%s", vm->ram_size >> 20, vm->vcpu_count, vm->vcpu_count > 1 ? "s" : "");
 	for (uint32_t i = 0; i < vm->vcpu_count; i++)
 		sched_task_start(&vm->vcpus[i]->task, vm->vcpus[i]->state == VCPU_RUNNABLE);
 }
@@ -292,6 +294,7 @@ void vm_stop(struct vm *vm, int64_t exit_status, const char *fmt, ...)
 		log_info("vm %s: exited status=%ld\n", vm->name, exit_status);
 	else
 		log_warn("vm %s: stopped: %s\n", vm->name, vm->stop_reason);
+	vm_log(vm, "stopping: %s", vm->stop_reason);
 	for (uint32_t i = 0; i < vm->vcpu_count; i++)
 		vcpu_kick(vm->vcpus[i]);
 }
@@ -318,6 +321,7 @@ bool vm_restart_service_console(struct vcpu *vcpu, const char *why)
 	spin_unlock_irqrestore(&vm->lock, flags);
 	log_warn("vm %s: service console %s: restarting it (restart %u; running VMs are not affected)\n",
 		 vm->name, why, vm->resets);
+	vm_log(vm, "reset: service console %s (restart %u)", why, vm->resets);
 	if (vm->reset(vm)) {
 		log_error("vm %s: the service console could not be restarted\n", vm->name);
 		return false;

@@ -8,6 +8,7 @@
 #define KAPSEL_VM_VM_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include <arch/x86/virt.h>
@@ -25,6 +26,7 @@ struct vm;
 struct vcpu;
 struct pci_bus;
 struct vm_chipset;
+struct vm_log;
 
 /* Port I/O: value holds the data (low `size` bytes). Return 0, or <0 to
  * make the access behave as unassigned. */
@@ -76,6 +78,15 @@ enum vm_state {
 	VM_STOPPED,
 };
 
+/* Whether a VM holds its power-on resources (disk locks, log, NVRAM).
+ * Powering on and the end of a power-off run in the BSP's loop
+ * (boot_vms.c), where datastore I/O may block; `vm start` only asks. */
+enum vm_power {
+	VM_POWER_OFF,        /* nothing held: may be started */
+	VM_POWER_ON_PENDING, /* `vm start` asked; the BSP's loop powers it on */
+	VM_POWER_ON,         /* running, or stopped with its vCPUs still leaving */
+};
+
 enum vm_triple_fault_action {
 	VM_TRIPLE_FAULT_STOP,
 	VM_TRIPLE_FAULT_RESET,
@@ -122,11 +133,21 @@ struct vm {
 	int (*reset)(struct vm *vm);
 	void *reset_opaque;
 	uint32_t resets;                /* [l] since start */
+	volatile uint32_t power;        /* enum vm_power, changed with compare-and-swap */
+	/* Set by the loader of a VM that can be powered on again: 0 when a
+	 * start may go ahead, else -EBUSY with why (another VM holds a disk).
+	 * Memory only, any context. NULL: the VM starts once per boot. */
+	int (*start_check)(struct vm *vm, char *why, size_t why_size);
 	bool service_console;           /* (o) role = console: has virtio-vsock, restarted when it ends */
 	bool restart_on_end;            /* (o) console.restart = on */
 	uint32_t restarts_in_window;    /* [v] console restarts since restart_window_tsc */
 	uint64_t restart_window_tsc;    /* [v] */
 	void *console;                  /* (o) the UART that owns its console ring */
+	/* Rings of files on its datastore (vm/vm_log.h), set while it is
+	 * powered on, NULL otherwise: its log, and COM1's output when that goes
+	 * to a file (then not to the vmkernel log). */
+	struct vm_log *log;
+	struct vm_log *serial_log;
 	struct pci_bus *pci;            /* (o) its PCI bus (vdev/pci.h), or NULL */
 	struct vm_chipset *chipset;     /* (o) PIC, PIT, RTC, IOAPIC, ACPI (vdev/chipset.h), or NULL */
 	struct spinlock lock;
