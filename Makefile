@@ -22,7 +22,9 @@ KERNEL_CFLAGS := -std=gnu11 -O2 -g $(WARNINGS) -ffreestanding -fno-builtin \
 	-fno-strict-aliasing -fno-common -ffunction-sections -fdata-sections \
 	-Ivmkernel -Ivmkernel/include -I. -I$(BUILD)/third_party/multiboot2 -DKAPSEL_VERSION='"$(VERSION)"'
 KERNEL_ASFLAGS := -Ivmkernel -Ivmkernel/include -D__ASSEMBLY__
-KERNEL_LDFLAGS := -nostdlib -static -z max-page-size=0x1000 -z noexecstack \
+# --gc-sections: with -ffunction-sections, what nothing calls stays out of
+# the image (the VMFS library's host-tool parts: fsck, format, ...).
+KERNEL_LDFLAGS := -nostdlib -static --gc-sections -z max-page-size=0x1000 -z noexecstack \
 	--no-warn-rwx-segments -T boot/vmkernel.ld
 
 # Every C and assembly file under these trees is part of the vmkernel.
@@ -32,6 +34,7 @@ KERNEL_S := $(sort $(shell find $(KERNEL_DIRS) -name '*.S'))
 KERNEL_OBJS := $(patsubst %,$(BUILD)/kernel/%.o,$(KERNEL_C) $(KERNEL_S))
 include vmfs/kernel.mk
 include vmkernel/core/font.mk
+include vmkernel/cold.mk
 
 .PHONY: all run test test-long bench deps clean lint
 all: $(BUILD)/vmkernel.elf $(BUILD)/kapsel.efi $(BUILD)/kapsel.iso guests $(BUILD)/kapsel-test.iso

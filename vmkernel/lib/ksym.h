@@ -5,9 +5,8 @@
 #include <stdint.h>
 
 struct ksym_entry {
-	uint64_t address;
+	uint32_t text_offset; /* from __kernel_text_start */
 	uint32_t name_offset; /* into ksym_names */
-	uint32_t reserved;
 };
 
 /* Name of the function containing address, or NULL; *offset gets the distance. */

@@ -4,7 +4,9 @@
 #include <lib/spinlock.h>
 #include <lib/string.h>
 
-#define LOG_RING_SIZE 65536 /* power of two */
+/* Power of two. Its one reader, the status screen, shows the last 8 KiB;
+ * twice that leaves headroom. */
+#define LOG_RING_SIZE 16384
 #define LOG_MAX_SINKS 4
 #define LOG_LINE_MAX 512
 
