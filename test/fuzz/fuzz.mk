@@ -15,7 +15,7 @@ FUZZ_CFLAGS := -std=gnu11 -g -O1 -Wall -Wextra -Werror -Wshadow -Wmissing-protot
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
 
 # Each target: FUZZ_TARGETS += <name>, fuzz_<name>_SOURCES.
-FUZZ_TARGETS := insn virtqueue
+FUZZ_TARGETS := insn virtqueue mgmt
 fuzz_insn_SOURCES := test/fuzz/fuzz_insn.c test/fuzz/insn_format.c \
 	vmkernel/vm/insn_decode.c vmkernel/vm/insn_emulate.c vmkernel/vm/insn_emulate_alu.c \
 	vmkernel/vm/insn_emulate_string.c
@@ -27,10 +27,16 @@ fuzz_virtqueue_SOURCES := test/fuzz/fuzz_virtqueue.c test/unit/fake_guest_ram.c 
 	vmkernel/vdev/virtqueue.c
 fuzz_virtqueue_HEADERS := test/unit/fake_guest_ram.h vmkernel/vdev/virtqueue.h
 
+# The control service as its hostile peer sees it: mgmt.c with the VM list,
+# datastores and vsock transport stubbed in the target.
+fuzz_mgmt_SOURCES := test/fuzz/fuzz_mgmt.c test/unit/host_support.c vmkernel/mgmt/mgmt.c
+fuzz_mgmt_HEADERS := vmkernel/mgmt/mgmt.h vmkernel/vdev/vsock.h vmkernel/vm/vm.h vmkernel/storage/datastore.h
+fuzz_mgmt_CFLAGS := -I. -Ivmfs/lib/include -DKAPSEL_VERSION='"fuzz"'
+
 define FUZZ_template
 $(BUILD)/fuzz/$(1): $$(fuzz_$(1)_SOURCES) $$(fuzz_$(1)_HEADERS) test/fuzz/fuzz.mk
 	@mkdir -p $$(dir $$@)
-	$(FUZZ_CC) $(FUZZ_CFLAGS) $$(fuzz_$(1)_SOURCES) -o $$@
+	$(FUZZ_CC) $(FUZZ_CFLAGS) $$(fuzz_$(1)_CFLAGS) $$(fuzz_$(1)_SOURCES) -o $$@
 endef
 $(foreach t,$(FUZZ_TARGETS),$(eval $(call FUZZ_template,$(t))))
 
