@@ -13,7 +13,7 @@
 /* What vmx_ept.c reads from the rest of the backend (the flush paths that
  * use the last two are not called here). */
 struct vmx_caps vmx_caps;
-struct vmx_cpu vmx_cpus[MAX_CPUS];
+struct vmx_cpu *vmx_cpus;
 const struct virt_host_services *virt_host(void)
 {
 	return NULL;

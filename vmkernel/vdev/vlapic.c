@@ -276,15 +276,12 @@ static bool takes_extint(const struct vlapic *l)
 	return software_enabled(l) && !(lint0 & LVT_MASKED) && ((lint0 >> 8) & 7) == MODE_EXTINT;
 }
 
-static int vlapic_pending_vector(struct vcpu *vcpu)
+/* The 8259's vector when LINT0 takes ExtINT and INTR is high, else the
+ * highest IRR vector above the PPR's class, or -1. */
+static __attribute__((noinline)) int pending_vector_slow(struct vlapic *l, struct vm_chipset *chipset)
 {
-	struct vlapic *l = lapic_of(vcpu);
-	struct vm_chipset *chipset = vcpu->vm->chipset;
-
-	l->extint_offered = false;
 	if (__atomic_load_n(&l->init_pending, __ATOMIC_ACQUIRE))
 		init_reset(l);
-	/* Asked before every entry: INTR low and IRR empty answer at once. */
 	if (chipset && __atomic_load_n(&chipset->pic_output, __ATOMIC_ACQUIRE) && takes_extint(l)) {
 		int vector = chipset_pic_pending(chipset);
 		if (vector >= 0) {
@@ -298,6 +295,20 @@ static int vlapic_pending_vector(struct vcpu *vcpu)
 	if (irr < 0)
 		return -1;
 	return ((uint32_t)irr & 0xf0) > (ppr_of(l) & 0xf0) ? irr : -1;
+}
+
+static int vlapic_pending_vector(struct vcpu *vcpu)
+{
+	struct vlapic *l = lapic_of(vcpu);
+	struct vm_chipset *chipset = vcpu->vm->chipset;
+
+	l->extint_offered = false;
+	/* Asked before every entry: no INIT, INTR low and IRR empty answer at once. */
+	if (!__atomic_load_n(&l->init_pending, __ATOMIC_ACQUIRE) &&
+	    !__atomic_load_n(&l->irr_maybe_set, __ATOMIC_ACQUIRE) &&
+	    !(chipset && __atomic_load_n(&chipset->pic_output, __ATOMIC_ACQUIRE)))
+		return -1;
+	return pending_vector_slow(l, chipset);
 }
 
 static void vlapic_acknowledge(struct vcpu *vcpu, int vector)

@@ -30,18 +30,24 @@ void vcpu_inject_exception(struct vcpu *vcpu, uint8_t vector, bool has_error, ui
 						.error_code = error };
 }
 
-int vcpu_skip_instruction(struct vcpu *vcpu, const struct vmk_exit *exit)
+/* The backend did not give the length (SVM without NRIPS): decoded. */
+static __attribute__((noinline)) int skip_undecoded_instruction(struct vcpu *vcpu)
 {
-	uint32_t length = exit->instruction_length;
-
+	uint32_t length = vm_instruction_length(vcpu);
 	if (!length) {
-		length = vm_instruction_length(vcpu);
-		if (!length) {
-			vm_stop(vcpu->vm, -1, "vCPU %u: cannot decode the instruction at the exit", vcpu->index);
-			return -EINVAL;
-		}
+		vm_stop(vcpu->vm, -1, "vCPU %u: cannot decode the instruction at the exit", vcpu->index);
+		return -EINVAL;
 	}
 	virt_backend()->skip_instruction(&vcpu->arch, length);
+	return 0;
+}
+
+/* Small, so the handlers here inline it: most exits end in it. */
+int vcpu_skip_instruction(struct vcpu *vcpu, const struct vmk_exit *exit)
+{
+	if (!exit->instruction_length)
+		return skip_undecoded_instruction(vcpu);
+	virt_backend()->skip_instruction(&vcpu->arch, exit->instruction_length);
 	return 0;
 }
 
@@ -88,12 +94,18 @@ static enum exit_result handle_interrupt_window(struct vcpu *vcpu, struct vmk_ex
 
 static enum exit_result handle_cpuid(struct vcpu *vcpu, struct vmk_exit *exit)
 {
+	/* Calibrated at boot, before any VM: worked out once. */
+	static uint64_t tsc_khz, lapic_khz;
+	if (!__atomic_load_n(&tsc_khz, __ATOMIC_ACQUIRE)) {
+		lapic_khz = lapic_timer_hz() * 16 / 1000; /* the bus clock, before the divider */
+		__atomic_store_n(&tsc_khz, tsc_hz() / 1000, __ATOMIC_RELEASE);
+	}
 	uint64_t *r = vcpu->arch.gprs;
 	struct cpuid_policy_vcpu who = {
 		.vcpu_index = vcpu->index,
 		.vcpu_count = vcpu->vm->vcpu_count,
-		.tsc_khz = tsc_hz() / 1000,
-		.lapic_khz = lapic_timer_hz() * 16 / 1000, /* the bus clock, before the divider */
+		.tsc_khz = tsc_khz,
+		.lapic_khz = lapic_khz,
 	};
 	struct cpuid_result res = cpuid_policy(host_cpuid, &who, (uint32_t)r[VIRT_RAX], (uint32_t)r[VIRT_RCX]);
 	r[VIRT_RAX] = res.eax;

@@ -79,6 +79,7 @@ static bool apic_msr(const struct vcpu *vcpu, uint32_t index)
 
 int msr_policy_read(struct vcpu *vcpu, uint32_t index, uint64_t *value)
 {
+	const struct virt_ops *ops = virt_backend();
 	struct virt_sysregs s;
 
 	if (apic_msr(vcpu, index))
@@ -99,17 +100,21 @@ int msr_policy_read(struct vcpu *vcpu, uint32_t index, uint64_t *value)
 		*value = KAPSEL_GUEST_LAPIC_BASE | APIC_BASE_ENABLE | (vcpu->index == 0 ? APIC_BASE_BSP : 0);
 		return 0;
 	case MSR_PAT:
-		virt_backend()->get_sysregs(&vcpu->arch, &s);
+		if (ops->read_guest_msr && !ops->read_guest_msr(&vcpu->arch, index, value))
+			return 0;
+		ops->get_sysregs(&vcpu->arch, &s);
 		*value = s.pat;
 		return 0;
 	case MSR_EFER:
-		virt_backend()->get_sysregs(&vcpu->arch, &s);
+		ops->get_sysregs(&vcpu->arch, &s);
 		*value = s.efer;
 		return 0;
 	case MSR_SYSENTER_CS:
 	case MSR_SYSENTER_ESP:
 	case MSR_SYSENTER_EIP:
-		virt_backend()->get_sysregs(&vcpu->arch, &s);
+		if (ops->read_guest_msr && !ops->read_guest_msr(&vcpu->arch, index, value))
+			return 0;
+		ops->get_sysregs(&vcpu->arch, &s);
 		*value = index == MSR_SYSENTER_CS ? s.sysenter_cs
 			 : index == MSR_SYSENTER_ESP ? s.sysenter_esp : s.sysenter_eip;
 		return 0;

@@ -4,7 +4,7 @@
 #include <lib/printf.h>
 
 static const struct virt_host_services *host_services;
-static const struct virt_ops *chosen_backend;
+const struct virt_ops *virt_chosen_backend;
 
 void virt_set_host_services(const struct virt_host_services *services)
 {
@@ -34,20 +34,15 @@ const struct virt_ops *virt_select(char *why, size_t why_size)
 	}
 	for (unsigned i = 0; i < count; i++) {
 		if (candidates[i]->probe(reason, sizeof(reason)) == 0) {
-			chosen_backend = candidates[i];
-			return chosen_backend;
+			virt_chosen_backend = candidates[i];
+			return virt_chosen_backend;
 		}
 	}
 	snprintf(why, why_size, "%s", reason);
 	return NULL;
 }
 
-const struct virt_ops *virt_backend(void)
-{
-	return chosen_backend;
-}
-
 void virt_clear_backend(void)
 {
-	chosen_backend = NULL;
+	virt_chosen_backend = NULL;
 }

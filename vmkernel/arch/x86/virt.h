@@ -164,6 +164,12 @@ struct virt_vcpu {
  * kick the vCPU after it. A vCPU moves to another pCPU only after
  * vcpu_unload on the one it last ran on.
  */
+/* The MSRs read_guest_msr() answers. */
+#define VIRT_GUEST_MSR_SYSENTER_CS 0x174
+#define VIRT_GUEST_MSR_SYSENTER_ESP 0x175
+#define VIRT_GUEST_MSR_SYSENTER_EIP 0x176
+#define VIRT_GUEST_MSR_PAT 0x277
+
 struct virt_ops {
 	const char *name; /* "vmx" or "svm": the ready line's virt= */
 	/* Checks this CPU can host guests; on refusal writes why (names the feature). */
@@ -191,6 +197,9 @@ struct virt_ops {
 	 * instruction (a changed RIP ends the interrupt shadow). */
 	uint32_t (*guest_cpl)(struct virt_vcpu *vcpu);
 	void (*set_rip_rflags)(struct virt_vcpu *vcpu, uint64_t rip, uint64_t rflags);
+	/* The cheap path of an RDMSR of guest state the VMCS/VMCB holds
+	 * (VIRT_GUEST_MSR_*): 0 with *value, or -1 for any other MSR. */
+	int (*read_guest_msr)(struct virt_vcpu *vcpu, uint32_t index, uint64_t *value);
 	/* Guest would accept an external interrupt now (IF=1, no shadow). */
 	bool (*interruptible)(struct virt_vcpu *vcpu);
 	/* On the pCPU the vCPU last ran on, before it migrates: afterwards any
@@ -226,8 +235,13 @@ extern const struct virt_ops virt_ops_svm __attribute__((weak));
 /* Chooses the backend from CPUID once at boot; NULL with *why set when the
  * CPU can host no guests (virt=none). */
 const struct virt_ops *virt_select(char *why, size_t why_size);
-/* The chosen backend, or NULL. */
-const struct virt_ops *virt_backend(void);
+/* The chosen backend, or NULL. Every exit asks several times: inline.
+ * Written only by virt_select() and virt_clear_backend(). */
+extern const struct virt_ops *virt_chosen_backend;
+static inline const struct virt_ops *virt_backend(void)
+{
+	return virt_chosen_backend;
+}
 /* Forgets the backend (it could not be enabled everywhere): no VM starts. */
 void virt_clear_backend(void);
 

@@ -45,8 +45,14 @@ struct svm_vcpu {
 };
 
 static struct svm_features features;
-static uint64_t host_save_area[MAX_CPUS];   /* VM_HSAVE_PA page per CPU */
-static uint64_t host_state_vmcb[MAX_CPUS];  /* VMSAVE'd host FS/GS/TR/... per CPU */
+/* Per CPU: the VM_HSAVE_PA page, and the VMCB the host's FS/GS/TR/...
+ * are VMSAVE'd to. MAX_CPUS entries from the frame allocator (global
+ * set-up): only a machine that runs SVM pays for them. */
+struct svm_host_pages {
+	uint64_t save_area;
+	uint64_t state_vmcb;
+};
+static struct svm_host_pages *host_pages;
 static uint64_t iopm_phys;                  /* shared: every port intercepted */
 static uint64_t msrpm_phys;                 /* shared: all but the pass-through MSRs */
 
@@ -112,6 +118,13 @@ static int svm_global_setup(void)
 {
 	if (iopm_phys)
 		return 0;
+	if (!host_pages) {
+		unsigned count = (unsigned)((sizeof(*host_pages) * MAX_CPUS + PAGE_SIZE - 1) / PAGE_SIZE);
+		uint64_t phys = virt_host()->alloc_zeroed_pages(count);
+		if (!phys)
+			return -ENOMEM;
+		host_pages = virt_host()->phys_to_virt(phys);
+	}
 	iopm_phys = alloc_pages_filled(IOPM_PAGES, 0xff);
 	msrpm_phys = alloc_pages_filled(MSRPM_PAGES, 0xff);
 	if (!iopm_phys || !msrpm_phys)
@@ -140,14 +153,15 @@ static int svm_cpu_enable(void)
 	spin_unlock(&svm_setup_lock);
 	if (rc)
 		return rc;
-	host_save_area[cpu] = host->alloc_zeroed_page();
-	host_state_vmcb[cpu] = host->alloc_zeroed_page();
-	if (!host_save_area[cpu] || !host_state_vmcb[cpu])
+	struct svm_host_pages *pages = &host_pages[cpu];
+	pages->save_area = host->alloc_zeroed_page();
+	pages->state_vmcb = host->alloc_zeroed_page();
+	if (!pages->save_area || !pages->state_vmcb)
 		return -ENOMEM;
 	wrmsr(MSR_EFER, rdmsr(MSR_EFER) | EFER_SVME);
-	wrmsr(MSR_VM_HSAVE_PA, host_save_area[cpu]);
+	wrmsr(MSR_VM_HSAVE_PA, pages->save_area);
 	/* The host's FS/GS/TR/LDTR/syscall state, reloaded after every guest run. */
-	__asm__ volatile("vmsave %0" : : "a"(host_state_vmcb[cpu]) : "memory");
+	__asm__ volatile("vmsave %0" : : "a"(pages->state_vmcb) : "memory");
 	return 0;
 }
 
@@ -309,6 +323,28 @@ static void svm_skip_instruction(struct virt_vcpu *vcpu, uint32_t length)
 static uint32_t svm_guest_cpl(struct virt_vcpu *vcpu)
 {
 	return *(svm_of(vcpu)->vmcb + VMCB_CPL) & 3;
+}
+
+static int svm_read_guest_msr(struct virt_vcpu *vcpu, uint32_t index, uint64_t *value)
+{
+	const uint8_t *v = svm_of(vcpu)->vmcb;
+
+	switch (index) {
+	case VIRT_GUEST_MSR_PAT:
+		*value = vmcb_read64(v, VMCB_G_PAT);
+		return 0;
+	case VIRT_GUEST_MSR_SYSENTER_CS:
+		*value = vmcb_read64(v, VMCB_SYSENTER_CS);
+		return 0;
+	case VIRT_GUEST_MSR_SYSENTER_ESP:
+		*value = vmcb_read64(v, VMCB_SYSENTER_ESP);
+		return 0;
+	case VIRT_GUEST_MSR_SYSENTER_EIP:
+		*value = vmcb_read64(v, VMCB_SYSENTER_EIP);
+		return 0;
+	default:
+		return -1;
+	}
 }
 
 static void svm_set_rip_rflags(struct virt_vcpu *vcpu, uint64_t rip, uint64_t rflags)
@@ -517,7 +553,7 @@ static int svm_vcpu_run(struct virt_vcpu *vcpu, struct vmk_exit *exit)
 	vmcb_write64(v, VMCB_VINTR, vintr);
 	vmcb_write32(v, VMCB_INTERCEPT_MISC1, misc1);
 
-	svm_vmrun(svm->vmcb_phys, vcpu->gprs, host_state_vmcb[cpu]);
+	svm_vmrun(svm->vmcb_phys, vcpu->gprs, host_pages[cpu].state_vmcb);
 
 	vcpu->gprs[VIRT_RAX] = vmcb_read64(v, VMCB_RAX);
 	vcpu->gprs[VIRT_RSP] = vmcb_read64(v, VMCB_RSP);
@@ -555,6 +591,7 @@ const struct virt_ops virt_ops_svm = {
 	.skip_instruction = svm_skip_instruction,
 	.guest_cpl = svm_guest_cpl,
 	.set_rip_rflags = svm_set_rip_rflags,
+	.read_guest_msr = svm_read_guest_msr,
 	.interruptible = svm_interruptible,
 	.flush_gpa = svm_flush_gpa,
 	.vcpu_overhead = svm_vcpu_overhead,

@@ -27,7 +27,7 @@
 #define XCR0_X87 (1ul << 0)
 
 struct vmx_caps vmx_caps;
-struct vmx_cpu vmx_cpus[MAX_CPUS];
+struct vmx_cpu *vmx_cpus;
 
 static struct vmx_allowed read_allowed(uint32_t msr)
 {
@@ -284,6 +284,15 @@ static int vmx_probe(char *why, size_t why_size)
 		snprintf(why, why_size, "vmx: no host services installed (virt_set_host_services)");
 		return -EINVAL;
 	}
+	if (!vmx_cpus) {
+		uint64_t phys = virt_host()->alloc_zeroed_pages(
+			(unsigned)((sizeof(struct vmx_cpu) * MAX_CPUS + PAGE_SIZE - 1) / PAGE_SIZE));
+		if (!phys) {
+			snprintf(why, why_size, "vmx: out of memory for the per-CPU state");
+			return -ENOMEM;
+		}
+		vmx_cpus = virt_host()->phys_to_virt(phys);
+	}
 	choose_controls(c);
 	vmx_ept_setup();
 	c->xsave = cpuid(1, 0).ecx & CPUID_1_ECX_XSAVE;
@@ -393,7 +402,7 @@ int vmx_vmptrld(uint64_t vmcs_phys)
 	return failed ? -EIO : 0;
 }
 
-int vmx_make_current(struct vmx_vcpu *v)
+int vmx_make_current_slow(struct vmx_vcpu *v)
 {
 	struct vmx_cpu *cpu = &vmx_cpus[cpu_index()];
 
@@ -430,6 +439,7 @@ const struct virt_ops virt_ops_vmx = {
 	.set_sysregs = vmx_set_sysregs,
 	.skip_instruction = vmx_skip_instruction,
 	.guest_cpl = vmx_guest_cpl,
+	.read_guest_msr = vmx_read_guest_msr,
 	.set_rip_rflags = vmx_set_rip_rflags,
 	.interruptible = vmx_interruptible,
 	.flush_gpa = vmx_flush_gpa,

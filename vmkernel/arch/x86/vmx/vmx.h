@@ -108,6 +108,8 @@ struct vmx_vcpu {
 	bool ept_flush_pending;    /* flush_gpa() ran on another CPU */
 	uint64_t tsc_offset;       /* as in the VMCS */
 	uint32_t vpid;             /* as in the VMCS (0: no VPID) */
+	uint64_t vpid_tag;         /* the vcpu->tag `vpid` was derived from */
+	uint64_t eptp_root;        /* the vcpu->gpa_root `eptp` was derived from */
 	uint64_t guest_rsp;        /* as in the VMCS */
 	uint64_t cr2;              /* guest CR2 (VMX does not switch it) */
 	uint64_t xcr0;             /* guest XCR0 */
@@ -130,7 +132,9 @@ struct vmx_cpu {
 	uint32_t last_bad_field;
 };
 
-extern struct vmx_cpu vmx_cpus[MAX_CPUS];
+/* MAX_CPUS entries from the frame allocator, set up by the probe: only a
+ * machine that runs VMX pays for them. */
+extern struct vmx_cpu *vmx_cpus;
 
 /* VMREAD / VMWRITE on the current VMCS. A failure (a field this CPU lacks)
  * is counted in this CPU's struct vmx_cpu, for callers that check. */
@@ -163,8 +167,16 @@ int vmx_vmclear(uint64_t vmcs_phys);
 int vmx_vmptrld(uint64_t vmcs_phys);
 #define VMX_NO_CPU 0xffffffffu
 /* Makes v's VMCS current on this CPU (VMPTRLD only when another one is);
- * adopts a VMCS unloaded on another CPU. */
-int vmx_make_current(struct vmx_vcpu *v);
+ * adopts a VMCS unloaded on another CPU. Every exit asks, and the answer is
+ * almost always "it already is": that test is inline. */
+int vmx_make_current_slow(struct vmx_vcpu *v);
+static inline int vmx_make_current(struct vmx_vcpu *v)
+{
+	uint32_t cpu = cpu_index();
+	if (v->cpu == cpu && vmx_cpus[cpu].current_vmcs == v)
+		return 0;
+	return vmx_make_current_slow(v);
+}
 
 /* vmx_ept.c */
 extern struct pt_format vmx_ept_format;
@@ -194,6 +206,7 @@ bool vmx_interruptible(struct virt_vcpu *vcpu);
  * completes; cheaper than get/set_sysregs. */
 void vmx_skip_instruction(struct virt_vcpu *vcpu, uint32_t length);
 uint32_t vmx_guest_cpl(struct virt_vcpu *vcpu);
+int vmx_read_guest_msr(struct virt_vcpu *vcpu, uint32_t index, uint64_t *value);
 void vmx_set_rip_rflags(struct virt_vcpu *vcpu, uint64_t rip, uint64_t rflags);
 void vmx_set_proc_controls(struct vmx_vcpu *v, uint32_t controls);
 /* A VMCS cleared on another CPU (vmx_vcpu_unload) becomes active on this

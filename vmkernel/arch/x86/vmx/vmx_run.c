@@ -158,18 +158,23 @@ static void sync_core_fields(struct vmx_vcpu *v, struct virt_vcpu *vcpu)
 		v->tsc_offset = vcpu->tsc_offset;
 		vmwrite(VMCS_TSC_OFFSET, v->tsc_offset);
 	}
-	uint64_t eptp = vmx_eptp(vcpu->gpa_root);
-	if (vcpu->gpa_root && eptp != v->eptp) {
-		v->eptp = eptp;
-		vmwrite(VMCS_EPT_POINTER, eptp);
-		v->ept_flush_pending = true;
+	if (vcpu->gpa_root != v->eptp_root) {
+		uint64_t eptp = vmx_eptp(vcpu->gpa_root);
+		v->eptp_root = vcpu->gpa_root;
+		if (vcpu->gpa_root && eptp != v->eptp) {
+			v->eptp = eptp;
+			vmwrite(VMCS_EPT_POINTER, eptp);
+			v->ept_flush_pending = true;
+		}
 	}
 	if (__atomic_load_n(&v->ept_flush_pending, __ATOMIC_ACQUIRE)) {
 		v->ept_flush_pending = false;
 		vmx_invept(v->eptp);
 	}
-	if (vmx_caps.vpid) {
+	/* v->vpid is 0 after an unload: rewritten (and flushed) on the new CPU. */
+	if (vmx_caps.vpid && (vcpu->tag != v->vpid_tag || !v->vpid)) {
 		uint32_t vpid = (vcpu->tag - 1) % 0xffffu + 1;
+		v->vpid_tag = vcpu->tag;
 		if (vpid != v->vpid) {
 			v->vpid = vpid;
 			vmwrite(VMCS_VPID, vpid);
@@ -372,7 +377,8 @@ int vmx_vcpu_run(struct virt_vcpu *vcpu, struct vmk_exit *exit)
 	 * change host-owned CR0 bits or XCR0 without an exit. */
 	if ((new_state || !v->launched) && refuse_unrunnable(v, exit))
 		return 0;
-	rc = vmx_paging_off_prepare(v);
+	/* Only while the guest runs with paging off (identity table). */
+	rc = v->paging_off.active ? vmx_paging_off_prepare(v) : 0;
 	if (rc) {
 		snprintf(v->why, sizeof(v->why), "paging off: cannot map the identity page table at gpa 0x%lx (%d)",
 			 VMX_IDENTITY_TABLE_GPA, rc);

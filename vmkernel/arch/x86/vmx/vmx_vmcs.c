@@ -411,6 +411,42 @@ bool vmx_interruptible(struct virt_vcpu *vcpu)
 		 (INTERRUPTIBILITY_BLOCKING_BY_STI | INTERRUPTIBILITY_BLOCKING_BY_MOV_SS));
 }
 
+int vmx_read_guest_msr(struct virt_vcpu *vcpu, uint32_t index, uint64_t *value)
+{
+	struct vmx_vcpu *v = vmx_of(vcpu);
+	const struct virt_sysregs *p = v ? &v->pending : NULL;
+	uint32_t field;
+
+	switch (index) {
+	case VIRT_GUEST_MSR_PAT:
+		field = VMCS_GUEST_PAT;
+		break;
+	case VIRT_GUEST_MSR_SYSENTER_CS:
+		field = VMCS_GUEST_SYSENTER_CS;
+		break;
+	case VIRT_GUEST_MSR_SYSENTER_ESP:
+		field = VMCS_GUEST_SYSENTER_ESP;
+		break;
+	case VIRT_GUEST_MSR_SYSENTER_EIP:
+		field = VMCS_GUEST_SYSENTER_EIP;
+		break;
+	default:
+		return -1;
+	}
+	if (!v)
+		return -1;
+	if (v->sysregs_pending) {
+		*value = index == VIRT_GUEST_MSR_PAT ? p->pat
+			 : index == VIRT_GUEST_MSR_SYSENTER_CS ? p->sysenter_cs
+			 : index == VIRT_GUEST_MSR_SYSENTER_ESP ? p->sysenter_esp : p->sysenter_eip;
+		return 0;
+	}
+	if (vmx_make_current(v))
+		return -1;
+	*value = vmread(field);
+	return 0;
+}
+
 uint32_t vmx_guest_cpl(struct virt_vcpu *vcpu)
 {
 	struct vmx_vcpu *v = vmx_of(vcpu);
@@ -467,11 +503,14 @@ void vmx_skip_instruction(struct virt_vcpu *vcpu, uint32_t length)
 	}
 	if (vmx_make_current(v))
 		return;
-	long_mode = vmx_guest_ia32e(v) &&
-		    (vmread(VMCS_GUEST_ES_ACCESS_RIGHTS + 2 * VIRT_CS) & VIRT_SEG_ATTR_LONG);
 	rip = vmread(VMCS_GUEST_RIP) + length;
-	if (!long_mode)
-		rip &= 0xffffffffu;
+	/* Outside 64-bit code RIP wraps at 4 GiB; below it there is nothing to cut. */
+	if (rip >> 32) {
+		long_mode = vmx_guest_ia32e(v) &&
+			    (vmread(VMCS_GUEST_ES_ACCESS_RIGHTS + 2 * VIRT_CS) & VIRT_SEG_ATTR_LONG);
+		if (!long_mode)
+			rip &= 0xffffffffu;
+	}
 	vmwrite(VMCS_GUEST_RIP, rip);
 	uint64_t interruptibility = vmread(VMCS_GUEST_INTERRUPTIBILITY);
 	if (interruptibility & (INTERRUPTIBILITY_BLOCKING_BY_STI | INTERRUPTIBILITY_BLOCKING_BY_MOV_SS))
