@@ -423,6 +423,74 @@ emu_test linux-vmx-bochs-skylake-smp2 long linux_bochs corei7_skylake_x 2
 # 8 vCPUs on 2 host CPUs, 4 GiB of guest RAM (1 GiB of it above 4 GiB).
 emu_test linux-svm-smp8-4g long linux_guests_6g 2 600 lx8:vmlinux:8:4G
 
+# The files the vmkernel wrote next to spare's and spare2's .vmx, read back
+# with the host tool: the rotated logs (one per power-on), the NVRAM file
+# (header, CRC32C, the count the guest left in CMOS byte 0x40) and
+# spare2's serial0 file.
+console_vm_files() {
+	local ds=$1 file line out=$EMU_DIR/files
+	mkdir -p "$out"
+	for file in spare/vmware.log spare/vmware-1.log spare/spare.nvram spare2/vmware.log spare2/serial.log \
+		spare2/vmware-1.log spare2/vmware-2.log spare2/vmware-3.log spare2/spare2.nvram; do
+		"$BUILD/bin/vmfs" -d "$ds" cp-out "/$file" "$out/${file/\//-}" >"$out/cp.log" 2>&1 ||
+			{ emu_fail "vmfs cp-out /$file: $(head -c 200 "$out/cp.log")"; return 1; }
+	done
+	! "$BUILD/bin/vmfs" -d "$ds" cp-out /spare/vmware-2.log "$out/x" >/dev/null 2>&1 ||
+		{ emu_fail "spare has a vmware-2.log after two power-ons"; return 1; }
+	for line in "spare-vmware-1.log:power on: vm start from the service console" \
+		"spare-vmware-1.log:config: memsize 32 MiB, numvcpus 1" \
+		"spare-vmware-1.log:config: disk 0 \[ds1\]/shared/shared.vmdk" \
+		"spare-vmware-1.log:nvram: \[ds1\]/spare/spare.nvram does not exist yet" \
+		"spare-vmware-1.log:serial0| cpu_spin: nvram byte 0x40=0" \
+		"spare-vmware-1.log:stopping: stopped by the service console" \
+		"spare-vmware-1.log:power off: stopped by the service console, exit status 0" \
+		"spare-vmware-1.log:exits total: [1-9]" "spare-vmware-1.log:nvram: saved to \[ds1\]/spare/spare.nvram" \
+		"spare-vmware-1.log:powered off, disk locks released" \
+		"spare-vmware.log:nvram: loaded from \[ds1\]/spare/spare.nvram" \
+		"spare-vmware.log:serial0| cpu_spin: nvram byte 0x40=1" "spare-vmware.log:powered off, disk locks released" \
+		"spare2-vmware.log:config: serial0 to file serial.log" \
+		"spare2-vmware.log:serial0: output to \[ds1\]/spare2/serial.log" \
+		"spare2-serial.log:^cpu_spin: nvram byte 0x40=0$" "spare2-serial.log:^cpu_spin: start$" \
+		"spare2-vmware.log:nvram: ignored, defaults used: .*spare2.nvram': not an NVRAM file (7 bytes" \
+		"spare2-vmware-1.log:^old log vmware$" "spare2-vmware-2.log:^old log vmware-1$" \
+		"spare2-vmware-3.log:^old log vmware-2$"; do
+		grep -q -- "${line#*:}" "$out/${line%%:*}" ||
+			{ emu_fail "${line%%:*} has no line matching '${line#*:}'"; return 1; }
+	done
+	# The damaged file was replaced at power-off (one power-on: byte 0x40 is 1).
+	console_nvram_check "$out/spare2-spare2.nvram" 1 && console_nvram_check "$out/spare-spare.nvram" 2
+}
+
+# console_nvram_check FILE POWER-ONS: a valid NVRAM file (KNVR header,
+# CRC32C) whose CMOS byte 0x40, the guest's power-on count, is POWER-ONS.
+console_nvram_check() {
+	local why
+	why=$(python3 - "$1" "$2" <<'PY'
+import struct, sys
+def crc32c(data):
+    crc = 0xffffffff
+    for b in data:
+        crc ^= b
+        for _ in range(8):
+            crc = (crc >> 1) ^ (0x82f63b78 if crc & 1 else 0)
+    return crc ^ 0xffffffff
+data = open(sys.argv[1], "rb").read()
+want = int(sys.argv[2])
+if len(data) < 16:
+    print("%d bytes" % len(data))
+    sys.exit()
+magic, version, header, length, crc = struct.unpack_from("<4sHHII", data)
+if magic != b"KNVR" or version != 1 or header != 16 or length != 114 or len(data) != 130:
+    print("header %r %d %d %d, %d bytes" % (magic, version, header, length, len(data)))
+elif crc32c(data[16:]) != crc:
+    print("CRC32C mismatch")
+elif data[16 + 0x40 - 0x0e] != want:
+    print("CMOS byte 0x40 is %d, expected %d (power-ons)" % (data[16 + 0x40 - 0x0e], want))
+PY
+	)
+	[ -z "$why" ] || { emu_fail "${1##*/}: $why"; return 1; }
+}
+
 # --- The service console (mgmt-console/): Debian's kernel with our initrd as
 # the role = console VM, beside a ticking test guest (ticker, 40 s of 10 ms
 # LAPIC ticks) and two guests with autostart = off that are files on a
@@ -438,61 +506,8 @@ emu_test linux-svm-smp8-4g long linux_guests_6g 2 600 lx8:vmlinux:8:4G
 # ..."; then it powers off. The vmkernel restarts it; the restarted console
 # (vmkctl version shows 1 restart) ends itself through the test-exit port.
 # The ticker must keep ticking across all this and end after the restart,
-# with status 0.
-# The files the vmkernel wrote next to spare's and spare2's .vmx, read back
-# with the host tool: the rotated logs (one per power-on), the NVRAM file
-# (header, CRC32C, the count the guest left in CMOS byte 0x40) and
-# spare2's serial0 file.
-console_vm_files() {
-	local ds=$1 file line out=$EMU_DIR/files
-	mkdir -p "$out"
-	for file in spare/vmware.log spare/vmware-1.log spare/spare.nvram spare2/vmware.log spare2/serial.log; do
-		"$BUILD/bin/vmfs" -d "$ds" cp-out "/$file" "$out/${file/\//-}" >"$out/cp.log" 2>&1 ||
-			{ emu_fail "vmfs cp-out /$file: $(head -c 200 "$out/cp.log")"; return 1; }
-	done
-	! "$BUILD/bin/vmfs" -d "$ds" cp-out /spare2/vmware-1.log "$out/x" >/dev/null 2>&1 ||
-		{ emu_fail "spare2 has a vmware-1.log after one power-on"; return 1; }
-	for line in "spare-vmware-1.log:power on: vm start from the service console" \
-		"spare-vmware-1.log:config: memsize 32 MiB, numvcpus 1" \
-		"spare-vmware-1.log:config: disk 0 \[ds1\]/shared/shared.vmdk" \
-		"spare-vmware-1.log:nvram: \[ds1\]/spare/spare.nvram does not exist yet" \
-		"spare-vmware-1.log:serial0| cpu_spin: nvram byte 0x40=0" \
-		"spare-vmware-1.log:stopping: stopped by the service console" \
-		"spare-vmware-1.log:power off: stopped by the service console, exit status 0" \
-		"spare-vmware-1.log:exits total: [1-9]" "spare-vmware-1.log:nvram: saved to \[ds1\]/spare/spare.nvram" \
-		"spare-vmware-1.log:powered off, disk locks released" \
-		"spare-vmware.log:nvram: loaded from \[ds1\]/spare/spare.nvram" \
-		"spare-vmware.log:serial0| cpu_spin: nvram byte 0x40=1" "spare-vmware.log:powered off, disk locks released" \
-		"spare2-vmware.log:config: serial0 to file serial.log" \
-		"spare2-vmware.log:serial0: output to \[ds1\]/spare2/serial.log" \
-		"spare2-serial.log:^cpu_spin: nvram byte 0x40=0$" "spare2-serial.log:^cpu_spin: start$"; do
-		grep -q -- "${line#*:}" "$out/${line%%:*}" ||
-			{ emu_fail "${line%%:*} has no line matching '${line#*:}'"; return 1; }
-	done
-	python3 - "$out/spare-spare.nvram" <<'PY' || { emu_fail "spare.nvram: $(cat "$out/nvram.err")"; return 1; }
-import struct, sys
-def crc32c(data):
-    crc = 0xffffffff
-    for b in data:
-        crc ^= b
-        for _ in range(8):
-            crc = (crc >> 1) ^ (0x82f63b78 if crc & 1 else 0)
-    return crc ^ 0xffffffff
-data = open(sys.argv[1], "rb").read()
-magic, version, header, length, crc = struct.unpack_from("<4sHHII", data)
-why = None
-if magic != b"KNVR" or version != 1 or header != 16 or length != 114 or len(data) != 130:
-    why = "header %r %d %d %d, %d bytes" % (magic, version, header, length, len(data))
-elif crc32c(data[16:]) != crc:
-    why = "CRC32C mismatch"
-elif data[16 + 0x40 - 0x0e] != 2:
-    why = "CMOS byte 0x40 is %d, expected 2 (two power-ons)" % data[16 + 0x40 - 0x0e]
-if why:
-    open(sys.argv[1].rsplit("/", 1)[0] + "/nvram.err", "w").write(why)
-    sys.exit(1)
-PY
-}
-
+# with status 0; spare's CMOS count must survive its power cycle, and the
+# files next to the VMs' .vmx are read back afterwards (console_vm_files).
 console_restart() {
 	local iso=$EMU_DIR/console.iso text why line ds=$EMU_DIR/console-ds.img vm
 	mgmt-console/build "$BUILD" >"$EMU_DIR/console-build.log" 2>&1 ||
@@ -512,6 +527,14 @@ console_restart() {
 			"$BUILD/bin/vmfs" -d "$ds" cp-in "$BUILD/guests/cpu_spin.elf" "/$vm/cpu_spin.elf" >/dev/null &&
 			"$BUILD/bin/vmfs" -d "$ds" cp-in "$EMU_DIR/$vm.vmx" "/$vm/$vm.vmx" >/dev/null ||
 			{ emu_fail "cannot put $vm on the datastore image"; return; }
+	done
+	# spare2: a damaged NVRAM file (ignored, then rewritten) and four old
+	# logs (rotated: three kept).
+	printf 'garbage' >"$EMU_DIR/bad.nvram"
+	"$BUILD/bin/vmfs" -d "$ds" cp-in "$EMU_DIR/bad.nvram" /spare2/spare2.nvram >/dev/null || { emu_fail "cp-in nvram"; return; }
+	for vm in vmware vmware-1 vmware-2 vmware-3; do
+		echo "old log $vm" >"$EMU_DIR/$vm.log"
+		"$BUILD/bin/vmfs" -d "$ds" cp-in "$EMU_DIR/$vm.log" "/spare2/$vm.log" >/dev/null || { emu_fail "cp-in $vm.log"; return; }
 	done
 	scripts/mkiso -o "$iso" --kernel "$KERNEL_ELF" --efi "$KERNEL_EFI" --timeout 0 --poweroff-when-done \
 		--vm "name=console role=console kernel=$BUILD/mgmt-console/vmlinuz initrd=$BUILD/mgmt-console/initrd mem=128M cpus=1 cmdline=\"console=ttyS0 loglevel=4 kapsel_console.selftest=spare kapsel_console.peer=spare2\"" \
