@@ -438,7 +438,7 @@ console_vm_files() {
 	! "$BUILD/bin/vmfs" -d "$ds" cp-out /spare/vmware-2.log "$out/x" >/dev/null 2>&1 ||
 		{ emu_fail "spare has a vmware-2.log after two power-ons"; return 1; }
 	for line in "spare-vmware-1.log:power on: vm start from the service console" \
-		"spare-vmware-1.log:config: memsize 32 MiB, numvcpus 1" \
+		"spare-vmware-1.log:config: memsize 32 MiB, numvcpus 2" \
 		"spare-vmware-1.log:config: disk 0 \[ds1\]/shared/shared.vmdk" \
 		"spare-vmware-1.log:nvram: \[ds1\]/spare/spare.nvram does not exist yet" \
 		"spare-vmware-1.log:serial0| cpu_spin: nvram byte 0x40=0" \
@@ -450,15 +450,16 @@ console_vm_files() {
 		"spare-vmware.log:serial0| cpu_spin: nvram byte 0x40=1" "spare-vmware.log:powered off, disk locks released" \
 		"spare2-vmware.log:config: serial0 to file serial.log" \
 		"spare2-vmware.log:serial0: output to \[ds1\]/spare2/serial.log" \
-		"spare2-serial.log:^cpu_spin: nvram byte 0x40=0$" "spare2-serial.log:^cpu_spin: start$" \
-		"spare2-vmware.log:nvram: ignored, defaults used: .*spare2.nvram': not an NVRAM file (7 bytes" \
-		"spare2-vmware-1.log:^old log vmware$" "spare2-vmware-2.log:^old log vmware-1$" \
-		"spare2-vmware-3.log:^old log vmware-2$"; do
+		"spare2-serial.log:^virtio_blk: start$" "spare2-serial.log:^PASS virtio_blk$" \
+		"spare2-vmware-1.log:nvram: ignored, defaults used: .*spare2.nvram': not an NVRAM file (7 bytes" \
+		"spare2-vmware-1.log:serial0| PASS virtio_blk" "spare2-vmware.log:serial0| PASS virtio_blk" \
+		"spare2-vmware.log:nvram: loaded from \[ds1\]/spare2/spare2.nvram" \
+		"spare2-vmware-2.log:^old log vmware$" "spare2-vmware-3.log:^old log vmware-1$"; do
 		grep -q -- "${line#*:}" "$out/${line%%:*}" ||
 			{ emu_fail "${line%%:*} has no line matching '${line#*:}'"; return 1; }
 	done
-	# The damaged file was replaced at power-off (one power-on: byte 0x40 is 1).
-	console_nvram_check "$out/spare2-spare2.nvram" 1 && console_nvram_check "$out/spare-spare.nvram" 2
+	# The damaged file was replaced at power-off (its guest leaves byte 0x40 alone).
+	console_nvram_check "$out/spare2-spare2.nvram" 0 && console_nvram_check "$out/spare-spare.nvram" 2
 }
 
 # console_nvram_check FILE POWER-ONS: a valid NVRAM file (KNVR header,
@@ -493,18 +494,22 @@ PY
 
 # --- The service console (mgmt-console/): Debian's kernel with our initrd as
 # the role = console VM, beside a ticking test guest (ticker, 40 s of 10 ms
-# LAPIC ticks) and two guests with autostart = off that are files on a
-# datastore (spare and spare2, "[ds1]/spare/spare.vmx", both naming the disk
-# "[ds1]/shared/shared.vmdk"). Its /init, with kapsel_console.selftest=spare
+# LAPIC ticks) and two VMs with autostart = off that are files on a
+# datastore, both naming the disk "[ds1]/shared/shared.vmdk": spare
+# (cpu_spin, 2 vCPUs, counts its power-ons in CMOS byte 0x40) and spare2
+# (the virtio_blk guest, which moves the PCI BARs, uses INTx and MSI-X and
+# ends by itself; COM1 to a file; a damaged NVRAM file and four old logs
+# waiting). Its /init, with kapsel_console.selftest=spare
 # kapsel_console.peer=spare2, runs vmkctl over virtio-vsock: version, vm
 # list, vm start spare (then waits for state=running), vm start spare2
 # (refused: spare holds the disk), vm stop spare (waits for state=stopped:
-# its disk lock let go), spare2 started and stopped, spare powered on a
-# second time and stopped, datastore list, an unknown VM (refused) and four
-# malformed requests (each answered EPROTO and its connection closed, the
-# service still answering afterwards), printing "console-test: PASS|FAIL
-# ..."; then it powers off. The vmkernel restarts it; the restarted console
-# (vmkctl version shows 1 restart) ends itself through the test-exit port.
+# its disk lock let go), spare2 run twice (device reset at power-on), spare
+# powered on a second time and stopped, datastore list, an unknown VM
+# (refused) and four malformed requests (each answered EPROTO and its
+# connection closed, the service still answering afterwards), printing
+# "console-test: PASS|FAIL ..."; then it powers off. The vmkernel restarts
+# it; the restarted console (vmkctl version shows 1 restart) ends itself
+# through the test-exit port.
 # The ticker must keep ticking across all this and end after the restart,
 # with status 0; spare's CMOS count must survive its power cycle, and the
 # files next to the VMs' .vmx are read back afterwards (console_vm_files).
@@ -519,12 +524,17 @@ console_restart() {
 		"$BUILD/bin/vmfs" -d "$ds" mkdir /shared >/dev/null &&
 		"$BUILD/bin/vmfs" -d "$ds" mkdisk /shared/shared.vmdk 1M --thin >/dev/null ||
 		{ emu_fail "the datastore image: $(tail -n 1 "$EMU_DIR/mkfs.log")"; return; }
-	for vm in spare spare2; do
-		printf 'name = "%s"\nmemsize = "32"\nkernel = "[ds1]/%s/cpu_spin.elf"\ncmdline = "nvram=1 tick_us=10000 ticks=100000"\nautostart = "off"\ndisk = "[ds1]/shared/shared.vmdk"\n' \
-			"$vm" "$vm" >"$EMU_DIR/$vm.vmx"
-		[ "$vm" = spare2 ] && printf 'serial0.fileType = "file"\nserial0.fileName = "serial.log"\n' >>"$EMU_DIR/$vm.vmx"
+	for vm in spare:cpu_spin spare2:virtio_blk; do
+		guest=${vm#*:} vm=${vm%%:*}
+		printf 'name = "%s"\nmemsize = "32"\nkernel = "[ds1]/%s/%s.elf"\nautostart = "off"\ndisk = "[ds1]/shared/shared.vmdk"\n' \
+			"$vm" "$vm" "$guest" >"$EMU_DIR/$vm.vmx"
+		if [ "$vm" = spare ]; then
+			printf 'numvcpus = "2"\ncmdline = "nvram=1 tick_us=10000 ticks=100000"\n' >>"$EMU_DIR/$vm.vmx"
+		else
+			printf 'testdev = "on"\nserial0.fileType = "file"\nserial0.fileName = "serial.log"\n' >>"$EMU_DIR/$vm.vmx"
+		fi
 		"$BUILD/bin/vmfs" -d "$ds" mkdir "/$vm" >/dev/null &&
-			"$BUILD/bin/vmfs" -d "$ds" cp-in "$BUILD/guests/cpu_spin.elf" "/$vm/cpu_spin.elf" >/dev/null &&
+			"$BUILD/bin/vmfs" -d "$ds" cp-in "$BUILD/guests/$guest.elf" "/$vm/$guest.elf" >/dev/null &&
 			"$BUILD/bin/vmfs" -d "$ds" cp-in "$EMU_DIR/$vm.vmx" "/$vm/$vm.vmx" >/dev/null ||
 			{ emu_fail "cannot put $vm on the datastore image"; return; }
 	done
@@ -553,8 +563,8 @@ console_restart() {
 		"PASS vm list after start: .*name=spare state=running" \
 		"PASS spare2 refused while spare holds the disk: vmkctl: error EBUSY disk '\[ds1\]/shared/shared.vmdk': locked: in use by VM spare" \
 		"PASS vm stop spare: name=spare state=stopp" "PASS spare is stopped" \
-		"PASS vm start spare2: name=spare2 state=starting" "PASS spare2 is running" \
-		"PASS vm stop spare2: name=spare2 state=stopp" "PASS spare2 is stopped" \
+		"PASS vm start spare2: name=spare2 state=starting" "PASS spare2 is stopped" \
+		"PASS vm start spare2 again: name=spare2 state=starting" \
 		"PASS vm start spare again: name=spare state=starting" "PASS spare is running" \
 		"PASS vm stop spare again: name=spare state=stopp" \
 		"PASS datastore list: name=ds1 access=read-write;count=1" \
@@ -571,7 +581,7 @@ console_restart() {
 		/^vm ticker: exited status=0/ { ticker = NR }
 		/^vm spare: cpu_spin: start/ { spare++ }
 		/^vm spare: powered off, its disk locks released/ { spare_off++ }
-		/^vm spare2: cpu_spin: start/ { spare2_console++ }
+		/^vm spare2: virtio_blk: start/ { spare2_console++ }
 		/^vm spare2: powering on/ { spare2++ }
 		/^vm spare2: powered off, its disk locks released/ { spare2_off++ }
 		END {
@@ -579,7 +589,7 @@ console_restart() {
 			else if (!ticker) print "ticker did not end with status 0"
 			else if (ticker < restart) print "ticker ended before the console restarted: nothing was shown to keep running"
 			else if (spare != 2 || spare_off != 2) print "spare was not powered on twice and off twice (" spare + 0 " starts, " spare_off + 0 " power-offs)"
-			else if (spare2 != 1 || spare2_off != 1) print "spare2 was not powered on and off once"
+			else if (spare2 != 2 || spare2_off != 2) print "spare2 was not powered on and off twice"
 			else if (spare2_console) print "spare2 printed on the console, not into its serial0 file"
 		}' <<<"$text")
 	[ -z "$why" ] || { emu_fail "$why"; return; }
@@ -588,6 +598,7 @@ console_restart() {
 		grep -q "^$line\$" <<<"$text" || { emu_fail "no line '$line': CMOS not kept across the power cycle"; return; }
 	done
 	console_vm_files "$ds" || return
+	grep -q "^vm spare2: exited status=0" <<<"$text" || { emu_fail "spare2 (virtio_blk) did not end with status 0"; return; }
 	grep -q "^guests: 4 passed, 0 failed" <<<"$text" ||
 		{ emu_fail "summary is '$(grep -m1 -E "$GUEST_SUMMARY_RE" <<<"$text")', expected 'guests: 4 passed, 0 failed'"; return; }
 	emu_pass
