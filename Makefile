@@ -92,14 +92,14 @@ test-iso: $(BUILD)/kapsel-test.iso
 $(BUILD)/kapsel-test.iso: $(BUILD)/vmkernel.elf $(BUILD)/kapsel.efi $(GUEST_ELFS) $(GUEST_DISKS) scripts/mkiso Makefile
 	scripts/mkiso -o $@ --kernel $(BUILD)/vmkernel.elf --efi $(BUILD)/kapsel.efi --timeout 0 \
 		--poweroff-when-done \
-		$(foreach g,$(TEST_ISO_GUESTS),--vm 'name=$(g) kernel=$(BUILD)/guests/$(g).elf mem=32M testdev=on$(if $(filter smp2 platform,$(g)), cpus=2)$(if $(call guest_disk,$(g)), disk=$(call guest_disk,$(g)))') \
+		$(foreach g,$(TEST_ISO_GUESTS),--vm 'name=$(g) kernel=$(BUILD)/guests/$(g).elf mem=32M testdev=on$(if $(filter smp2 platform acpi_reset,$(g)), cpus=2)$(if $(call guest_disk,$(g)), disk=$(call guest_disk,$(g)))') \
 		--vm 'name=triple_fault_reset kernel=$(BUILD)/guests/triple_fault.elf mem=32M on_triple_fault=reset'
 # Bochs 2.7 panics on a triple fault inside an SVM guest instead of taking
 # the SHUTDOWN intercept: the Bochs SVM run uses a suite without that guest.
 $(BUILD)/kapsel-test-no-triple-fault.iso: $(BUILD)/vmkernel.elf $(BUILD)/kapsel.efi $(GUEST_ELFS) $(GUEST_DISKS) scripts/mkiso Makefile
 	scripts/mkiso -o $@ --kernel $(BUILD)/vmkernel.elf --efi $(BUILD)/kapsel.efi --timeout 0 \
 		--poweroff-when-done \
-		$(foreach g,$(filter-out triple_fault,$(TEST_ISO_GUESTS)),--vm 'name=$(g) kernel=$(BUILD)/guests/$(g).elf mem=32M testdev=on$(if $(filter smp2 platform,$(g)), cpus=2)$(if $(call guest_disk,$(g)), disk=$(call guest_disk,$(g)))')
+		$(foreach g,$(filter-out triple_fault,$(TEST_ISO_GUESTS)),--vm 'name=$(g) kernel=$(BUILD)/guests/$(g).elf mem=32M testdev=on$(if $(filter smp2 platform acpi_reset,$(g)), cpus=2)$(if $(call guest_disk,$(g)), disk=$(call guest_disk,$(g)))')
 test-iso: $(BUILD)/kapsel-test-no-triple-fault.iso
 all: $(BUILD)/kapsel-test-no-triple-fault.iso
 

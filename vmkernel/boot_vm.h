@@ -28,6 +28,8 @@ struct boot_vm {
 	struct vm_logfile *log;         /* its vmware.log, NULL until its first power-on */
 	struct vm_logfile *serial;      /* serial0.fileType = file: COM1's output */
 	bool nvram_loaded;              /* settings came from its .nvram (else defaults) */
+	volatile bool power_cycle;      /* a reset of an SMP VM: power on again once off */
+	const char *power_on_reason;    /* for its log; NULL: vm start */
 };
 
 /* Loads the kernel and modules into (zeroed) guest RAM and makes vCPU 0's

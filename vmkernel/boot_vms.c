@@ -30,6 +30,7 @@
 #include <vm/guest_loader.h>
 #include <vm/linux_loader.h>
 #include <vm/vm.h>
+#include <vm/vm_log.h>
 #include <vm/vcpu_run.h>
 #include <vm/vmdef.h>
 
@@ -213,16 +214,16 @@ int boot_vm_load_guest(struct vm *vm, const struct boot_vm *b, char *error, size
 	return rc;
 }
 
-/* on_triple_fault = "reset": power-on again with fresh RAM. Runs on vCPU 0's
- * pCPU; SMP VMs are not reset (their other vCPUs run elsewhere meanwhile). */
+/* on_triple_fault = "reset" or an ACPI reset: power-on again with fresh
+ * RAM. A 1-vCPU VM is reset in place on its pCPU; a VM with several vCPUs
+ * (the others run elsewhere meanwhile) is power-cycled (vm_power.c). */
 static int reset_boot_vm(struct vm *vm)
 {
 	char error[160];
 
-	if (vm->vcpu_count != 1) {
-		log_warn("vm %s: reset of a VM with several vCPUs is not supported yet\n", vm->name);
-		return -1;
-	}
+	if (vm->vcpu_count != 1)
+		return vm_power_cycle(vm, "reset");
+	vm_log(vm, "reset: power-on state, guest loaded again");
 	for (uint64_t offset = 0; offset < vm->ram_size; offset += VM_RAM_CHUNK)
 		memset(phys_to_virt(vm->ram_chunks[offset / VM_RAM_CHUNK]), 0, VM_RAM_CHUNK);
 	if (vdev_platform_reset(vm)) {

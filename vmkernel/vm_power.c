@@ -134,7 +134,10 @@ static void finish_power_off(struct vm *vm, bool ran)
 	if (ran)
 		vm_log(vm, "powered off, disk locks released");
 	close_files(vm, b);
-	__atomic_store_n(&vm->power, VM_POWER_OFF, __ATOMIC_RELEASE);
+	bool again = __atomic_exchange_n(&b->power_cycle, false, __ATOMIC_ACQ_REL);
+	if (again)
+		b->power_on_reason = "reset of a VM with several vCPUs (power cycle)";
+	__atomic_store_n(&vm->power, again ? VM_POWER_ON_PENDING : VM_POWER_OFF, __ATOMIC_RELEASE);
 	if (ran)
 		log_info("vm %s: powered off%s\n", vm->name,
 			 b->datastore_disk_count ? ", its disk locks released" : "");
@@ -227,6 +230,17 @@ void vm_power_loaded(struct vm *vm, bool running)
 		finish_power_off(vm, false);
 }
 
+int vm_power_cycle(struct vm *vm, const char *why)
+{
+	struct boot_vm *b = boot_vm_of(vm);
+
+	if (vm->start_check != vm_power_start_check || !b)
+		return -EINVAL;
+	__atomic_store_n(&b->power_cycle, true, __ATOMIC_RELEASE);
+	vm_stop(vm, -1, "%s: power cycle (a VM with several vCPUs is reset by powering it off and on)", why);
+	return 0;
+}
+
 int vm_power_start_check(struct vm *vm, char *why, size_t why_size)
 {
 	struct boot_vm *b = boot_vm_of(vm);
@@ -292,7 +306,13 @@ static void power_on(struct vm *vm)
 	if (reset_machine(vm, b, error, sizeof(error)))
 		goto refused;
 	/* After the reset, which keeps the CMOS: the NVRAM file then wins. */
-	open_files(vm, b, "vm start from the service console");
+	if (!b->power_on_reason) {
+		flags = spin_lock_irqsave(&vm->lock);
+		vm->resets = 0; /* a new start, not a reset */
+		spin_unlock_irqrestore(&vm->lock, flags);
+	}
+	open_files(vm, b, b->power_on_reason ? b->power_on_reason : "vm start from the service console");
+	b->power_on_reason = NULL;
 	flags = spin_lock_irqsave(&vm->lock);
 	vm->exit_status = 0;
 	vm->stop_reason[0] = '\0';

@@ -13,6 +13,10 @@ struct vm;
 void vm_power_loaded(struct vm *vm, bool running);
 /* vm->start_check of boot-time VMs: is a disk held by another VM? */
 int vm_power_start_check(struct vm *vm, char *why, size_t why_size);
+/* Resets a VM with several vCPUs the only way it can be while they run
+ * elsewhere: stops it, and the BSP's loop powers it on again once off
+ * (RAM, devices and every vCPU at power-on state). Any context. */
+int vm_power_cycle(struct vm *vm, const char *why);
 /* From the BSP's loop: finishes the power-off of stopped VMs whose vCPUs
  * have all left their pCPUs, and powers on the VMs `vm start` asked for. */
 void vm_power_poll(void);

@@ -6,7 +6,8 @@
  * value. The second run finds the mark and passes. Under Kapsel the VM
  * must come back with fresh RAM: a RAM marker from the first run must be
  * gone. 32-bit
- * protected mode, 1 vCPU.
+ * protected mode; the suite gives it 2 vCPUs, so its reset is a power
+ * cycle (the vmkernel stops the VM and powers it on again).
  */
 #include "guest.h"
 

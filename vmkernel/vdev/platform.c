@@ -230,15 +230,16 @@ static void acpi_reset(struct vcpu *vcpu)
 {
 	struct vm *vm = vcpu->vm;
 
-	/* A reset reloads the VM on vCPU 0's pCPU; SMP VMs cannot be reset yet. */
-	if (vm->reset && vm->vcpu_count == 1 && vcpu->index == 0) {
+	/* A reset reloads a 1-vCPU VM on its pCPU; a VM with several vCPUs is
+	 * power-cycled (stopped, then powered on again by the vmkernel). */
+	if (vm->reset) {
 		log_info("vm %s: ACPI reset: restarting the VM\n", vm->name);
 		vm->resets++;
 		if (vm->reset(vm)) /* which resets the chipset too (vdev_platform_reset) */
 			vm_stop(vm, -1, "ACPI reset requested, and the reset failed");
 		return;
 	}
-	vm_stop(vm, -1, "ACPI reset requested; reset of a VM with several vCPUs is not supported: stopped");
+	vm_stop(vm, -1, "ACPI reset requested; this VM cannot be reset: stopped");
 }
 
 static int acpi_pm_port_write(void *opaque, struct vcpu *vcpu, uint16_t port, unsigned size, uint32_t value)
