@@ -327,6 +327,11 @@ linux_check_vm() {
 	[ -n "$start" ] && [ -n "$end" ] || { echo "$vm: no vmkernel-stamped @time lines around the sleep"; return 1; }
 	awk -v s="$start" -v e="$end" 'BEGIN { d = e - s; exit !(d >= 1.8 && d <= 2.2) }' ||
 		{ echo "$vm: 'sleep 2' took $(awk -v s="$start" -v e="$end" 'BEGIN { printf "%.3f", e - s }') s of vmkernel time (2 s +-10% expected)"; return 1; }
+	if [[ $LINUX_CMDLINE == *kapsel_test.reboot_once* ]]; then
+		grep -q "^vm $vm: linux-test: first boot (CMOS 0x41=0): rebooting" <<<"$text" &&
+			grep -q "^vm $vm: linux-test: PASS second boot after a reset" <<<"$text" ||
+			{ echo "$vm: did not reboot once (kapsel_test.reboot_once)"; return 1; }
+	fi
 	grep -q "^vm $vm: linux-test: done, powering off" <<<"$text" || { echo "$vm: /init did not finish"; return 1; }
 	grep -qE "^vm $vm: .*(ACPI|S5|power(ed)?[ -]off)" <<<"$text" || { echo "$vm: no ACPI power-off logged"; return 1; }
 	grep -q "^vm $vm: passed (exit status)" <<<"$text" || { echo "$vm: did not end with status 0: $(grep -m1 "^vm $vm: \(passed\|failed\)" <<<"$text")"; return 1; }
@@ -414,7 +419,13 @@ linux_ping() {
 }
 emu_test linux-svm-virtio-net-ping main linux_ping
 
-emu_test linux-svm-smp2 main linux_guests 2 420 lx2:vmlinuz:2
+# linux_guests_reboot: linux_guests, each Linux rebooting once after its
+# device checks: a VM with several vCPUs is power-cycled, and its virtio
+# disk and console must work again in the second boot.
+linux_guests_reboot() {
+	LINUX_CMDLINE="$LINUX_CMDLINE kapsel_test.reboot_once" linux_guests "$@"
+}
+emu_test linux-svm-smp2 main linux_guests_reboot 2 420 lx2:vmlinuz:2
 emu_test linux-svm-smp4-pvh main linux_guests 2 480 lx4:vmlinux:4
 emu_test linux-svm-two-linux-and-test-guest main linux_guests 2 600 lxa:vmlinuz:2 lxb:vmlinux:1 -- \
 	"name=hlt_timer kernel=$BUILD/guests/hlt_timer.elf mem=32M testdev=on"
