@@ -31,7 +31,9 @@
 #include <mm/vmm.h>
 #include <sched/sched.h>
 #include <storage/vmfs_vdisk.h>
+#include <vdev/chipset.h>
 #include <vdev/pci.h>
+#include <vdev/rtc.h>
 #include <vdev/vdev.h>
 #include <vm/vm_log.h>
 
@@ -149,6 +151,15 @@ static void log_configuration(struct vm *vm, const struct boot_vm *b)
 	const struct vm_definition *def = &b->def;
 
 	vm_log(vm, "Kapsel vmkernel %s, VM %s, hw.version %u", KAPSEL_VERSION, vm->name, def->hw_version);
+	if (vm->chipset) {
+		/* Its clock starts from the host's: the wall time of this power-on. */
+		struct vrtc_date d;
+		uint64_t flags = spin_lock_irqsave(&vm->chipset->lock);
+		int64_t now = vrtc_now(&vm->chipset->rtc, rdtsc());
+		spin_unlock_irqrestore(&vm->chipset->lock, flags);
+		vrtc_seconds_to_date(now, &d);
+		vm_log(vm, "time: %04d-%02d-%02dT%02d:%02d:%02dZ", d.year, d.month, d.day, d.hour, d.minute, d.second);
+	}
 	vm_log(vm, "config: memsize %u MiB, numvcpus %u, shares %u, reservation %u%%, limit %u%%, autostart %s",
 	       def->memsize_mib, def->vcpu_count, vm->sched.shares, def->reservation_pct, def->limit_pct,
 	       def->autostart ? "on" : "off");

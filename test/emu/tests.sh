@@ -450,6 +450,7 @@ console_vm_files() {
 		{ emu_fail "spare has a vmware-2.log after two power-ons"; return 1; }
 	for line in "spare-vmware-1.log:power on: vm start from the service console" \
 		"spare-vmware-1.log:config: memsize 32 MiB, numvcpus 2" \
+		"spare-vmware-1.log:time: 2[0-9]\{3\}-[01][0-9]-[0-3][0-9]T[0-9:]\{8\}Z" \
 		"spare-vmware-1.log:config: disk 0 \[ds1\]/shared/shared.vmdk" \
 		"spare-vmware-1.log:nvram: \[ds1\]/spare/spare.nvram does not exist yet" \
 		"spare-vmware-1.log:serial0| cpu_spin: nvram byte 0x40=0" \
