@@ -475,6 +475,46 @@ UNIT_TEST(intx_routing)
 	CHECK_EQ(gsi_changes, changes + 2);
 }
 
+static unsigned reset_calls;
+
+static void count_reset(struct pci_device *d)
+{
+	CHECK(d == dev);
+	reset_calls++;
+}
+
+UNIT_TEST(bus_reset_restores_power_on_state)
+{
+	fresh();
+	CHECK_EQ(pci_device_add_msix(dev, 1, 3), 0);
+	uint8_t cap = dev->msix_capability;
+	dev->reset = count_reset;
+	reset_calls = 0;
+	uint32_t bar0 = cf8_read(1, PCI_BAR0, 4);
+	pci_bus_save_power_on_state(vm.pci);
+	/* The guest moves BAR 0, enables decoding and MSI-X, unmasks a
+	 * vector that then goes pending, and leaves the 0xcf8 latch set. */
+	cf8_write(1, PCI_BAR0, 4, 0xe0100000);
+	cf8_write(1, PCI_COMMAND, 2, PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER);
+	cf8_write(1, cap + 2, 2, PCI_MSIX_CONTROL_ENABLE | PCI_MSIX_CONTROL_MASK_ALL);
+	msix_program(0, 0xfee00000, 0x31);
+	pci_device_msix_send(dev, 0);
+	CHECK(dev->msix_pending != 0);
+	CHECK_EQ(cf8_read(1, PCI_BAR0, 4), 0xe0100000);
+	pci_bus_reset(vm.pci);
+	CHECK_EQ(reset_calls, 1);
+	CHECK_EQ(vm.pci->config_address, 0);
+	CHECK_EQ(cf8_read(1, PCI_BAR0, 4), bar0);
+	CHECK_EQ(cf8_read(1, PCI_COMMAND, 2), 0);
+	CHECK_EQ(cf8_read(1, cap + 2, 2), 2); /* disabled, unmasked, table size - 1 */
+	CHECK(!pci_device_msix_enabled(dev));
+	CHECK_EQ(dev->msix_pending, 0);
+	for (unsigned v = 0; v < 3; v++)
+		CHECK_EQ(dev->msix_table[v].control, PCI_MSIX_ENTRY_MASKED);
+	CHECK_EQ(cf8_read(1, PCI_VENDOR_ID, 2), 0x1af4); /* identity untouched */
+	dev->reset = NULL;
+}
+
 UNIT_TEST(bus_full)
 {
 	fresh();
