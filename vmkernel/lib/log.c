@@ -4,9 +4,10 @@
 #include <lib/spinlock.h>
 #include <lib/string.h>
 
-/* Power of two. Its one reader, the status screen, shows the last 8 KiB;
- * twice that leaves headroom. */
-#define LOG_RING_SIZE 16384
+/* Power of two. Its one reader, the status screen, shows its last 8 KiB
+ * (core/screen.c LOG_HISTORY_BYTES): a larger ring would be image space
+ * nothing reads. */
+#define LOG_RING_SIZE 8192
 #define LOG_MAX_SINKS 4
 #define LOG_LINE_MAX 512
 

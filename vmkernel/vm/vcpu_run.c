@@ -13,8 +13,6 @@
 
 #include <stddef.h>
 
-/* Whose FPU state is in each pCPU's registers. [this pCPU] */
-static struct vcpu *fpu_owner[MAX_CPUS];
 
 static struct vcpu *vcpu_of(struct sched_task *task)
 {
@@ -41,8 +39,8 @@ static const uint8_t fpu_reset_image[512] __attribute__((aligned(16))) = {
 
 static void fpu_switch(struct vcpu *next)
 {
-	uint32_t cpu = cpu_index();
-	struct vcpu *previous = fpu_owner[cpu];
+	struct percpu *cpu = percpu_get();
+	struct vcpu *previous = cpu->fpu_owner;
 
 	if (previous == next)
 		return;
@@ -54,7 +52,7 @@ static void fpu_switch(struct vcpu *next)
 		__asm__ volatile("fxrstor64 %0" : : "m"(next->fpu));
 	else
 		__asm__ volatile("fxrstor64 %0" : : "m"(fpu_reset_image));
-	fpu_owner[cpu] = next;
+	cpu->fpu_owner = next;
 }
 
 static uint64_t deadline_of(struct vcpu *vcpu)
@@ -198,10 +196,10 @@ static void maybe_wake(struct vcpu *vcpu, uint64_t now)
  * on whichever pCPU then runs it. */
 static uint32_t stopped(struct vcpu *vcpu)
 {
-	uint32_t cpu = cpu_index();
+	struct percpu *cpu = percpu_get();
 
-	if (fpu_owner[cpu] == vcpu)
-		fpu_owner[cpu] = NULL;
+	if (cpu->fpu_owner == vcpu)
+		cpu->fpu_owner = NULL;
 	vcpu->fpu_valid = false;
 	if (vcpu->arch.backend)
 		virt_backend()->vcpu_free(&vcpu->arch);
@@ -251,13 +249,13 @@ static uint64_t client_next_deadline(struct sched_task *task)
 static void client_unload(struct sched_task *task)
 {
 	struct vcpu *vcpu = vcpu_of(task);
-	uint32_t cpu = cpu_index();
+	struct percpu *cpu = percpu_get();
 	const struct virt_ops *ops = virt_backend();
 
-	if (fpu_owner[cpu] == vcpu) {
+	if (cpu->fpu_owner == vcpu) {
 		__asm__ volatile("fxsave64 %0" : "=m"(vcpu->fpu));
 		vcpu->fpu_valid = true;
-		fpu_owner[cpu] = NULL;
+		cpu->fpu_owner = NULL;
 	}
 	if (vcpu->arch.backend && ops->vcpu_unload)
 		ops->vcpu_unload(&vcpu->arch);

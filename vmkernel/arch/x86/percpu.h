@@ -38,6 +38,7 @@ struct percpu {
 	volatile bool online;   /* set by the CPU itself, read by the BSP */
 	volatile bool halted;   /* set when stopped by a panic */
 	uint64_t tsc_at_online;
+	void *fpu_owner;        /* vm/vcpu_run.c: the vCPU whose FPU state the registers hold */
 	uint64_t gdt[GDT_ENTRIES] __attribute__((aligned(16)));
 	struct tss64 tss __attribute__((aligned(16)));
 	uint8_t ist_stacks[3][IST_STACK_SIZE] __attribute__((aligned(16)));
