@@ -39,15 +39,21 @@ include vmkernel/cold.mk
 .PHONY: all run test test-long bench deps clean lint
 all: $(BUILD)/vmkernel.elf $(BUILD)/kapsel.efi $(BUILD)/kapsel.iso guests $(BUILD)/kapsel-test.iso
 
+# Header dependencies for an object under every name make may know it by:
+# scripts and tests call make with BUILD absolute, people with build/; a
+# .d file naming only one of them would leave the other's object stale
+# against a changed header (a kernel mixing two layouts of one struct).
+DEPFLAGS = -MMD -MP $(foreach t,$(sort $@ $(abspath $@) $(patsubst $(CURDIR)/%,%,$(abspath $@))),-MT $(t))
+
 $(BUILD)/kernel/%.c.o: %.c
 	@mkdir -p $(dir $@)
 	@echo "  CC      $<"
-	@$(CC) $(KERNEL_CFLAGS) -MMD -MP -c $< -o $@
+	@$(CC) $(KERNEL_CFLAGS) $(DEPFLAGS) -c $< -o $@
 
 $(BUILD)/kernel/%.S.o: %.S
 	@mkdir -p $(dir $@)
 	@echo "  AS      $<"
-	@$(CC) $(KERNEL_ASFLAGS) -MMD -MP -c $< -o $@
+	@$(CC) $(KERNEL_ASFLAGS) $(DEPFLAGS) -c $< -o $@
 
 # Two-pass link: the first image's symbols become the table the exception
 # handler uses for stack traces; the table's size is fixed by the second pass.

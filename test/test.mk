@@ -27,7 +27,7 @@ define UNIT_template
 unit_$(1)_OBJS := $$(patsubst %.c,$(BUILD)/unit/obj/$(1)/%.o,$$(unit_$(1)_SOURCES))
 $(BUILD)/unit/obj/$(1)/%.o: %.c test/test.mk $$(wildcard test/unit/$(1).mk)
 	@mkdir -p $$(dir $$@)
-	$(UNIT_CC) $(UNIT_CFLAGS) $$(unit_$(1)_CFLAGS) -DUNIT_FILE_NAME='"$(1)"' -MMD -MP -c $$< -o $$@
+	$(UNIT_CC) $(UNIT_CFLAGS) $$(unit_$(1)_CFLAGS) -DUNIT_FILE_NAME='"$(1)"' $$(DEPFLAGS) -c $$< -o $$@
 $(BUILD)/unit/$(1): $$(unit_$(1)_OBJS)
 	$(UNIT_CC) $(UNIT_CFLAGS) $$(unit_$(1)_CFLAGS) $$(unit_$(1)_OBJS) -o $$@
 endef

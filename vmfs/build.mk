@@ -27,7 +27,7 @@ $(BUILD)/vmfs/%.o: %.c vmfs/build.mk
 	@mkdir -p $(dir $@)
 	@echo "  CC      $<"
 	@$(VMFS_CC) $(VMFS_CFLAGS) $(if $(findstring vmfs_fuse,$<),$(VMFS_FUSE_CFLAGS)) \
-		$(if $(findstring vmfs_tool,$<),$(VMFS_FUSE_CFLAGS)) -MMD -MP -c $< -o $@
+		$(if $(findstring vmfs_tool,$<),$(VMFS_FUSE_CFLAGS)) $(DEPFLAGS) -c $< -o $@
 
 $(BUILD)/vmfs/libvmfs.a: $(VMFS_LIB_OBJS)
 	@rm -f $@

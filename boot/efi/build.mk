@@ -31,7 +31,7 @@ EFI_SECTIONS := -j .text -j .sdata -j .data -j .dynamic -j .dynsym -j .rel \
 
 $(BUILD)/efi/%.o: boot/efi/%.c boot/efi/build.mk
 	@mkdir -p $(dir $@)
-	$(CC) $(EFI_CFLAGS) -MMD -MP -c $< -o $@
+	$(CC) $(EFI_CFLAGS) $(DEPFLAGS) -c $< -o $@
 
 # _relocate only handles R_X86_64_RELATIVE; anything else would be left
 # unapplied at run time, so the link fails on it here instead.

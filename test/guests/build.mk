@@ -45,22 +45,22 @@ GUEST_LDFLAGS := -nostdlib -static -z max-page-size=0x1000 -z noexecstack --no-w
 $(GUEST_BUILD)/obj32/%.c.o: $(GUEST_DIR)/%.c
 	@mkdir -p $(dir $@)
 	@echo "  CC32    $<"
-	@$(GUEST_CC) $(GUEST_CFLAGS_32) -MMD -MP -c $< -o $@
+	@$(GUEST_CC) $(GUEST_CFLAGS_32) $(DEPFLAGS) -c $< -o $@
 
 $(GUEST_BUILD)/obj32/%.S.o: $(GUEST_DIR)/%.S
 	@mkdir -p $(dir $@)
 	@echo "  AS32    $<"
-	@$(GUEST_CC) $(GUEST_CFLAGS_32) -D__ASSEMBLY__ -MMD -MP -c $< -o $@
+	@$(GUEST_CC) $(GUEST_CFLAGS_32) -D__ASSEMBLY__ $(DEPFLAGS) -c $< -o $@
 
 $(GUEST_BUILD)/obj64/%.c.o: $(GUEST_DIR)/%.c
 	@mkdir -p $(dir $@)
 	@echo "  CC64    $<"
-	@$(GUEST_CC) $(GUEST_CFLAGS_64) -MMD -MP -c $< -o $@
+	@$(GUEST_CC) $(GUEST_CFLAGS_64) $(DEPFLAGS) -c $< -o $@
 
 $(GUEST_BUILD)/obj64/%.S.o: $(GUEST_DIR)/%.S
 	@mkdir -p $(dir $@)
 	@echo "  AS64    $<"
-	@$(GUEST_CC) $(GUEST_CFLAGS_64) -D__ASSEMBLY__ -MMD -MP -c $< -o $@
+	@$(GUEST_CC) $(GUEST_CFLAGS_64) -D__ASSEMBLY__ $(DEPFLAGS) -c $< -o $@
 
 # A guest is <name>.c plus <name>.S when it has assembly of its own.
 guest_sources = $(notdir $(wildcard $(GUEST_DIR)/$(1).c $(GUEST_DIR)/$(1).S))
