@@ -49,9 +49,80 @@ static void usage(void)
 		"environment: VMFS_HEARTBEAT_MS, VMFS_LEASE_MS, VMFS_LOCK_WAIT_MS (timing mount options)\n");
 }
 
+/* Who holds a lock that refused us: the inode's record, from the locks
+ * listing, and the holder's heartbeat slot. */
+struct holder_query {
+	uint32_t ino;
+	bool found;
+	uint32_t mode, slot, generation;
+	char host[65];
+	uint32_t host_state;
+};
+
+static const char *const lock_modes[] = { "FREE", "exclusive", "shared-ro", "multi-writer" };
+static const char *const slot_states[] = { "FREE", "LIVE", "RECOVERING" };
+
+static int find_inode_lock(void *arg, const struct vmfs_lock_info *l)
+{
+	struct holder_query *q = arg;
+	if (!q->found && !strcmp(l->what, "inode") && l->id == q->ino && l->holders) {
+		q->found = true;
+		q->mode = l->mode;
+		q->slot = l->holder_slot[0];
+		q->generation = l->holder_generation[0];
+	}
+	return 0;
+}
+
+static int find_holder_slot(void *arg, const struct vmfs_slot_info *s)
+{
+	struct holder_query *q = arg;
+	if (s->slot == q->slot) {
+		snprintf(q->host, sizeof(q->host), "%s", s->host_name);
+		q->host_state = s->state;
+	}
+	return 0;
+}
+
+/* "host 'esx2' (slot 1, generation 4, LIVE) holds it exclusive", or "" when
+ * neither the path's inode nor its directory's has a holder on record. */
+static void describe_holder(const char *path, char *out, size_t size)
+{
+	char parent[512];
+	const char *candidates[2] = { path, NULL };
+	snprintf(parent, sizeof(parent), "%s", path);
+	char *slash = strrchr(parent, '/');
+	if (slash) {
+		*(slash == parent ? slash + 1 : slash) = '\0';
+		candidates[1] = parent;
+	}
+	out[0] = '\0';
+	for (unsigned i = 0; i < 2 && candidates[i]; i++) {
+		struct vmfs_stat st;
+		struct holder_query q = { 0 };
+		if (vmfs_stat(vol, candidates[i], &st))
+			continue;
+		q.ino = st.ino;
+		if (vmfs_locks(vol, NULL, find_inode_lock, &q) || !q.found)
+			continue;
+		snprintf(q.host, sizeof(q.host), "?");
+		vmfs_locks(vol, find_holder_slot, NULL, &q);
+		snprintf(out, size, "%s%s is held %s by host '%s' (slot %u, generation %u, %s)", i ? "its directory " : "",
+			 candidates[i], q.mode < 4 ? lock_modes[q.mode] : "?", q.host, q.slot, q.generation,
+			 q.host_state < 3 ? slot_states[q.host_state] : "?");
+		return;
+	}
+}
+
 static int fail(const char *what, const char *path, int err)
 {
-	tool_error("%s '%s': %s", what, path, vmfs_strerror(err));
+	char holder[256] = "";
+	if (err == -VMFS_EBUSY && vol)
+		describe_holder(path, holder, sizeof(holder));
+	if (holder[0])
+		tool_error("%s '%s': %s: %s", what, path, vmfs_strerror(err), holder);
+	else
+		tool_error("%s '%s': %s", what, path, vmfs_strerror(err));
 	return 1;
 }
 
@@ -493,8 +564,6 @@ static int cmd_export(int argc, char **argv)
 	return rc;
 }
 
-static const char *const slot_states[] = { "FREE", "LIVE", "RECOVERING" };
-static const char *const lock_modes[] = { "FREE", "exclusive", "shared-ro", "multi-writer" };
 
 static int print_slot(void *arg, const struct vmfs_slot_info *s)
 {
