@@ -25,6 +25,11 @@ struct boot_vm {
 	unsigned datastore_disk_count;
 	/* "[ds]/dir" holding its .vmx, "" for a boot module definition. */
 	char directory[DATASTORE_PATH_MAX];
+	char config_path[DATASTORE_PATH_MAX]; /* its "[ds]/dir/x.vmx", "" for a boot module */
+	/* Held exclusively while it is powered on, like its disks: another
+	 * host cannot change its configuration or settings under it. */
+	struct vmfs_file *config_file;
+	struct vmfs_file *nvram_file;
 	struct vm_logfile *log;         /* its vmware.log, NULL until its first power-on */
 	struct vm_logfile *serial;      /* serial0.fileType = file: COM1's output */
 	bool nvram_loaded;              /* settings came from its .nvram (else defaults) */

@@ -265,6 +265,7 @@ static struct vm *start_one(const struct boot_info *boot, const char *text, size
 			if (config_path[i] == '/')
 				directory_length = i;
 		snprintf(b->directory, sizeof(b->directory), "%.*s", (int)directory_length, config_path);
+		snprintf(b->config_path, sizeof(b->config_path), "%s", config_path);
 	}
 	struct vm_definition *def = &b->def;
 	if (vmdef_parse(text, length, def, error, error_size))

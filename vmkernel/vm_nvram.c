@@ -41,6 +41,11 @@ int vm_nvram_load(struct vm *vm, const char *path, char *why, size_t why_size)
 		snprintf(why, why_size, "'%s': %s", path, vmfs_strerror((int)got));
 		return -EIO;
 	}
+	if (got == 0) {
+		/* Created empty at power-on (held while the VM runs), saved at power-off. */
+		snprintf(why, why_size, "'%s' holds no settings yet", path);
+		return -ENOENT;
+	}
 	if (got < (int64_t)VM_NVRAM_HEADER_BYTES || memcmp(buffer, magic, sizeof(magic)) != 0) {
 		snprintf(why, why_size, "'%s': not an NVRAM file (%ld bytes, no KNVR header)", path, got);
 		return -EINVAL;

@@ -97,6 +97,39 @@ static void log_exit_stats(struct vm *vm)
 	       a.blocked, a.dispatches, a.migrations);
 }
 
+static void unlock_files(struct boot_vm *b)
+{
+	if (b->config_file)
+		vmfs_close(b->config_file);
+	if (b->nvram_file)
+		vmfs_close(b->nvram_file);
+	b->config_file = NULL;
+	b->nvram_file = NULL;
+}
+
+/* Its .vmx and .nvram (created empty when new), held exclusively until
+ * power-off. 0, or -EBUSY with the reason when another host holds one;
+ * other failures (a read-only datastore) are only logged. */
+static int lock_files(struct vm *vm, struct boot_vm *b, char *error, size_t error_size)
+{
+	char path[DATASTORE_PATH_MAX], why[160];
+	int rc = 0;
+
+	if (b->config_path[0] && !b->config_file)
+		rc = datastore_open(b->config_path, 0, VMFS_LOCK_EXCLUSIVE, &b->config_file, why, sizeof(why));
+	file_path(vm, b, ".nvram", path, sizeof(path));
+	if (!rc && path[0] && !b->nvram_file)
+		rc = datastore_open(path, VMFS_O_CREAT, VMFS_LOCK_EXCLUSIVE, &b->nvram_file, why, sizeof(why));
+	if (rc == -EBUSY) {
+		unlock_files(b);
+		snprintf(error, error_size, "%s", why);
+		return rc;
+	}
+	if (rc)
+		log_warn("vm %s: its files are not locked while it runs: %s\n", vm->name, why);
+	return 0;
+}
+
 static void save_nvram(struct vm *vm, struct boot_vm *b)
 {
 	char path[DATASTORE_PATH_MAX], why[192];
@@ -133,8 +166,9 @@ static void finish_power_off(struct vm *vm, bool ran)
 		save_nvram(vm, b);
 	}
 	release_disks(b, b->datastore_disk_count);
+	unlock_files(b);
 	if (ran)
-		vm_log(vm, "powered off, disk locks released");
+		vm_log(vm, "powered off, disk and file locks released");
 	close_files(vm, b);
 	bool again = __atomic_exchange_n(&b->power_cycle, false, __ATOMIC_ACQ_REL);
 	if (again)
@@ -226,7 +260,7 @@ static void open_files(struct vm *vm, struct boot_vm *b, const char *why)
 	if (!rc)
 		vm_log(vm, "nvram: loaded from %s", path);
 	else if (rc == -ENOENT)
-		vm_log(vm, "nvram: %s does not exist yet: defaults (created at power-off)", path);
+		vm_log(vm, "nvram: %s holds no settings yet: defaults (saved at power-off)", path);
 	else
 		vm_log(vm, "nvram: ignored, defaults used: %s", error);
 }
@@ -235,8 +269,14 @@ void vm_power_loaded(struct vm *vm, bool running)
 {
 	__atomic_store_n(&vm->power, VM_POWER_ON, __ATOMIC_RELEASE);
 	vm->start_check = vm_power_start_check;
-	if (running)
+	if (running) {
+		char error[192];
+		/* At host boot its disks were locked first: a VM that another
+		 * host runs was refused there already. */
+		if (lock_files(vm, boot_vm_of(vm), error, sizeof(error)))
+			log_warn("vm %s: started without its file locks: %s\n", vm->name, error);
 		open_files(vm, boot_vm_of(vm), "autostart at host boot");
+	}
 	else
 		finish_power_off(vm, false);
 }
@@ -311,6 +351,8 @@ static void power_on(struct vm *vm)
 	uint64_t flags;
 
 	log_info("vm %s: powering on\n", vm->name);
+	if (lock_files(vm, b, error, sizeof(error)))
+		goto refused;
 	for (; locked < b->datastore_disk_count; locked++)
 		if (vmfs_vdisk_reacquire(b->datastore_disks[locked], error, sizeof(error)))
 			goto refused;
@@ -333,6 +375,7 @@ static void power_on(struct vm *vm)
 	return;
 refused:
 	release_disks(b, locked);
+	unlock_files(b);
 	if (b->directory[0] && !vm->log) {
 		/* The refusal belongs in its log too. */
 		char path[DATASTORE_PATH_MAX], why[160];

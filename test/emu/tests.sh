@@ -452,14 +452,14 @@ console_vm_files() {
 		"spare-vmware-1.log:config: memsize 32 MiB, numvcpus 2" \
 		"spare-vmware-1.log:time: 2[0-9]\{3\}-[01][0-9]-[0-3][0-9]T[0-9:]\{8\}Z" \
 		"spare-vmware-1.log:config: disk 0 \[ds1\]/shared/shared.vmdk" \
-		"spare-vmware-1.log:nvram: \[ds1\]/spare/spare.nvram does not exist yet" \
+		"spare-vmware-1.log:nvram: \[ds1\]/spare/spare.nvram holds no settings yet" \
 		"spare-vmware-1.log:serial0| cpu_spin: nvram byte 0x40=0" \
 		"spare-vmware-1.log:stopping: stopped by the service console" \
 		"spare-vmware-1.log:power off: stopped by the service console, exit status 0" \
 		"spare-vmware-1.log:exits total: [1-9]" "spare-vmware-1.log:nvram: saved to \[ds1\]/spare/spare.nvram" \
-		"spare-vmware-1.log:powered off, disk locks released" \
+		"spare-vmware-1.log:powered off, disk and file locks released" \
 		"spare-vmware.log:nvram: loaded from \[ds1\]/spare/spare.nvram" \
-		"spare-vmware.log:serial0| cpu_spin: nvram byte 0x40=1" "spare-vmware.log:powered off, disk locks released" \
+		"spare-vmware.log:serial0| cpu_spin: nvram byte 0x40=1" "spare-vmware.log:powered off, disk and file locks released" \
 		"spare2-vmware.log:config: serial0 to file serial.log" \
 		"spare2-vmware.log:serial0: output to \[ds1\]/spare2/serial.log" \
 		"spare2-serial.log:^virtio_blk: start$" "spare2-serial.log:^PASS virtio_blk$" \
