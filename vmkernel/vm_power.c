@@ -79,11 +79,8 @@ static void log_exit_stats(struct vm *vm)
 	uint64_t total = 0;
 
 	for (uint32_t code = 0; code < VMK_EXIT_COUNT; code++) {
-		uint64_t count = 0, cycles = 0;
-		for (uint32_t i = 0; i < vm->vcpu_count; i++) {
-			count += vm->vcpus[i]->exit_count[code];
-			cycles += vm->vcpus[i]->exit_cycles[code];
-		}
+		uint64_t count, cycles;
+		vm_exit_totals(vm, code, &count, &cycles);
 		if (count)
 			vm_log(vm, "exits %s: %lu, %lu cycles, %lu avg", vmk_exit_name(code), count, cycles,
 			       cycles / count);

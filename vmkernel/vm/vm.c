@@ -388,16 +388,22 @@ static void vm_print_cpu_accounting(struct vm *vm)
 		 ticks_to_us(a.wakeups ? a.wake_latency / a.wakeups : 0), a.dispatches, a.migrations);
 }
 
+void vm_exit_totals(const struct vm *vm, uint32_t code, uint64_t *count, uint64_t *cycles)
+{
+	*count = *cycles = 0;
+	for (uint32_t i = 0; i < vm->vcpu_count; i++) {
+		*count += vm->vcpus[i]->exit_count[code];
+		*cycles += vm->vcpus[i]->exit_cycles[code];
+	}
+}
+
 void vm_print_exit_stats(struct vm *vm)
 {
 	uint64_t total = 0;
 
 	for (uint32_t code = 0; code < VMK_EXIT_COUNT; code++) {
-		uint64_t count = 0, cycles = 0;
-		for (uint32_t i = 0; i < vm->vcpu_count; i++) {
-			count += vm->vcpus[i]->exit_count[code];
-			cycles += vm->vcpus[i]->exit_cycles[code];
-		}
+		uint64_t count, cycles;
+		vm_exit_totals(vm, code, &count, &cycles);
 		if (!count)
 			continue;
 		total += count;

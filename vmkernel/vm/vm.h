@@ -189,6 +189,8 @@ void vm_stop(struct vm *vm, int64_t exit_status, const char *fmt, ...) __attribu
 bool vm_restart_service_console(struct vcpu *vcpu, const char *why);
 /* Wakes a vCPU that may be halted or running on another pCPU. */
 void vcpu_kick(struct vcpu *vcpu);
+/* One exit reason's count and TSC ticks, summed over the VM's vCPUs. */
+void vm_exit_totals(const struct vm *vm, uint32_t code, uint64_t *count, uint64_t *cycles);
 /* Prints the per-exit-reason counts and cycles of a VM, and its CPU accounting. */
 void vm_print_exit_stats(struct vm *vm);
 const char *vmk_exit_name(uint32_t code);
