@@ -617,6 +617,43 @@ console_restart() {
 }
 emu_test console-svm-vmkctl-restart main console_restart
 
+# --- `make run`'s server disk: scripts/run-qemu (what `make run` starts)
+# makes build/run/datastore1.img on its first run, a VMFS datastore holding
+# the VM demo3 as files. Booted twice with its own image (--kernel, so the
+# datastore's VM is the only one, and `poweroff`): each time the datastore is
+# mounted and demo3 runs from it and passes; the second boot finds the image
+# as the first left it (the log of the first power-on rotated to
+# vmware-1.log, the NVRAM file saved) and fsck.vmfs -n finds it clean.
+run_datastore() {
+	local ds=$EMU_DIR/datastore1.img n text line out=$EMU_DIR/files
+	mkdir -p "$out"
+	for n in 1 2; do
+		RUN_DATASTORE=$ds RUN_SMP=2 RUN_MEM=1G BUILD=$BUILD timeout -k 5 "$(emu_seconds 120)" \
+			scripts/run-qemu --kernel --append "poweroff" -- -display none </dev/null >"$EMU_DIR/run$n.log" 2>&1
+		cp "$EMU_DIR/run$n.log" "$EMU_SERIAL"
+		text=$(emu_serial_text)
+		[ "$n" = 2 ] || grep -q "^run-qemu: made the datastore $ds (VMFS 'datastore1', VM demo3)" <<<"$text" ||
+			{ emu_fail "run $n: run-qemu did not make the datastore"; return; }
+		[ "$n" = 1 ] || ! grep -q "^run-qemu: made the datastore" <<<"$text" ||
+			{ emu_fail "run 2 made the datastore again instead of keeping it"; return; }
+		for line in "datastore: datastore1 on vblk0 1024 MiB free" "vm demo3: disk \[datastore1\]/demo3/demo3.vmdk on datastore datastore1, 64 MiB" \
+			"vm demo3: demo: hello from a Kapsel VM" "vm demo3: passed \(exit status\)" "guests: 1 passed, 0 failed"; do
+			grep -qE "^$line" <<<"$text" || { emu_fail "run $n: no line '$line'"; return; }
+		done
+	done
+	for file in vmware.log vmware-1.log demo3.nvram; do
+		"$BUILD/bin/vmfs" -d "$ds" cp-out "/demo3/$file" "$out/$file" >"$out/cp.log" 2>&1 ||
+			{ emu_fail "vmfs cp-out /demo3/$file: $(head -c 200 "$out/cp.log")"; return; }
+	done
+	grep -q "nvram: loaded from \[datastore1\]/demo3/demo3.nvram" "$out/vmware.log" ||
+		{ emu_fail "the second power-on did not load the NVRAM the first saved"; return; }
+	[ "$(head -c 4 "$out/demo3.nvram")" = KNVR ] || { emu_fail "demo3.nvram has no KNVR header"; return; }
+	"$BUILD/bin/fsck.vmfs" -n "$ds" >"$out/fsck.log" 2>&1 || { emu_fail "fsck.vmfs -n: $(head -c 200 "$out/fsck.log")"; return; }
+	rm -f "$ds"
+	emu_pass
+}
+emu_test run-datastore main run_datastore
+
 # --- The CPU scheduler (vmkernel/sched/): cpu_spin and smp_many guests on
 # ISOs of their own, in QEMU TCG (SVM) under -icount, where the TSC counts
 # instructions: shares, limits and reservations then come out the same in
