@@ -56,23 +56,29 @@ static uint32_t guest_cpl(struct vcpu *vcpu)
 	return virt_backend()->guest_cpl(&vcpu->arch);
 }
 
-/* The host's CPUID, with the two maximum-leaf queries every policy lookup
- * makes answered from memory (CPUID itself exits when the vmkernel runs
- * nested, and is slow on some CPUs). */
+/* What every CPUID exit needs and nothing changes after boot, worked out
+ * by the first one: the host's two maximum-leaf answers (every policy
+ * lookup asks for both; CPUID itself exits when the vmkernel runs nested)
+ * and the clocks CPUID reports. `tsc_khz` is stored last: non-zero, the
+ * rest is there. */
+static struct cpuid_result host_max_basic, host_max_extended;
+static uint64_t tsc_khz, lapic_khz;
+
+static void cpuid_constants_init(void)
+{
+	struct cpuid_regs b = cpuid(0, 0), e = cpuid(0x80000000, 0);
+	host_max_basic = (struct cpuid_result){ b.eax, b.ebx, b.ecx, b.edx };
+	host_max_extended = (struct cpuid_result){ e.eax, e.ebx, e.ecx, e.edx };
+	lapic_khz = lapic_timer_hz() * 16 / 1000; /* the bus clock, before the divider */
+	__atomic_store_n(&tsc_khz, tsc_hz() / 1000, __ATOMIC_RELEASE);
+}
+
 static struct cpuid_result host_cpuid(uint32_t leaf, uint32_t subleaf)
 {
-	static struct cpuid_result max_basic, max_extended;
-	static volatile bool cached;
-
-	if (leaf == 0 || leaf == 0x80000000) {
-		if (!cached) {
-			struct cpuid_regs b = cpuid(0, 0), e = cpuid(0x80000000, 0);
-			max_basic = (struct cpuid_result){ b.eax, b.ebx, b.ecx, b.edx };
-			max_extended = (struct cpuid_result){ e.eax, e.ebx, e.ecx, e.edx };
-			__atomic_store_n(&cached, true, __ATOMIC_RELEASE);
-		}
-		return leaf == 0 ? max_basic : max_extended;
-	}
+	if (leaf == 0)
+		return host_max_basic;
+	if (leaf == 0x80000000)
+		return host_max_extended;
 	struct cpuid_regs r = cpuid(leaf, subleaf);
 	return (struct cpuid_result){ r.eax, r.ebx, r.ecx, r.edx };
 }
@@ -94,12 +100,8 @@ static enum exit_result handle_interrupt_window(struct vcpu *vcpu, struct vmk_ex
 
 static enum exit_result handle_cpuid(struct vcpu *vcpu, struct vmk_exit *exit)
 {
-	/* Calibrated at boot, before any VM: worked out once. */
-	static uint64_t tsc_khz, lapic_khz;
-	if (!__atomic_load_n(&tsc_khz, __ATOMIC_ACQUIRE)) {
-		lapic_khz = lapic_timer_hz() * 16 / 1000; /* the bus clock, before the divider */
-		__atomic_store_n(&tsc_khz, tsc_hz() / 1000, __ATOMIC_RELEASE);
-	}
+	if (!__atomic_load_n(&tsc_khz, __ATOMIC_ACQUIRE))
+		cpuid_constants_init();
 	uint64_t *r = vcpu->arch.gprs;
 	struct cpuid_policy_vcpu who = {
 		.vcpu_index = vcpu->index,

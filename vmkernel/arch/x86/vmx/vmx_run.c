@@ -267,7 +267,8 @@ static void prepare_injection(struct vmx_vcpu *v, struct virt_vcpu *vcpu)
 	v->backend_window = outcome == NEEDS_INTERRUPT_WINDOW;
 	if (v->backend_window || vcpu->want_interrupt_window)
 		controls |= PROC_INTERRUPT_WINDOW_EXITING;
-	vmx_set_proc_controls(v, controls);
+	if (controls != v->proc_controls)
+		vmx_set_proc_controls(v, controls);
 }
 
 /* An event cut short by the exit is delivered again on the next entry. */
@@ -371,7 +372,7 @@ int vmx_vcpu_run(struct virt_vcpu *vcpu, struct vmk_exit *exit)
 	rc = vmx_make_current(v);
 	if (rc)
 		return rc;
-	bool new_state = vmx_apply_sysregs(v);
+	bool new_state = v->sysregs_pending && vmx_apply_sysregs(v); /* the test inline: rarely true */
 	vcpu->sysregs_dirty = false;
 	/* The checked state changes only through set_sysregs: the guest cannot
 	 * change host-owned CR0 bits or XCR0 without an exit. */
