@@ -184,10 +184,13 @@ static void check_pit_through_ioapic(void)
 	ioapic_write(0x10 + 2 * pit_gsi, VECTOR_PIT); /* edge, active high, fixed, unmasked */
 
 	uint16_t count = (uint16_t)guest_div64(PIT_HZ, 1000, 0); /* 1 kHz */
+	/* Timed from before the PIT counts: a vCPU kept waiting for its pCPU
+	 * between programming and reading the TSC gets the ticks it missed
+	 * replayed in a burst, and a clock started late would see them "fast". */
+	uint64_t start = rdtsc_ordered(), limit = guest_tsc_khz() * 5000;
 	outb(0x43, 0x34); /* channel 0, LSB/MSB, mode 2 */
 	outb(0x40, (uint8_t)count);
 	outb(0x40, (uint8_t)(count >> 8));
-	uint64_t start = rdtsc_ordered(), limit = guest_tsc_khz() * 5000;
 	interrupts_enable();
 	while (pit_irqs < PIT_IRQS) {
 		CHECK(rdtsc_ordered() - start < limit, "PIT: %u of %u IRQ 0s through I/O APIC pin %u in 5 s", pit_irqs,
