@@ -57,7 +57,8 @@ struct vcpu_interrupt_source {
 	void (*acknowledge)(struct vcpu *vcpu, int vector);
 	/* Host TSC at which the next timer fires, or 0: none armed. */
 	uint64_t (*next_deadline)(struct vcpu *vcpu);
-	/* Called on every run-loop pass to fire due timers. */
+	/* Fires due timers: called when next_deadline() has passed, and once at
+	 * the start of each slice. */
 	void (*update)(struct vcpu *vcpu, uint64_t now_tsc);
 	/* The APIC's MSRs (IA32_APIC_BASE, x2APIC 0x800-0x8ff, TSC deadline):
 	 * 0, or -1 for #GP. NULL: the MSR policy answers alone. */
