@@ -230,6 +230,7 @@ static int reset_boot_vm(struct vm *vm)
 		log_error("vm %s: reset: the platform devices could not be reset\n", vm->name);
 		return -1;
 	}
+	vdev_uart_reset(vm);
 	if (boot_vm_load_guest(vm, vm->reset_opaque, error, sizeof(error))) {
 		log_error("vm %s: reset: %s\n", vm->name, error);
 		return -1;

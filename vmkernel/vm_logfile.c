@@ -50,7 +50,10 @@ int vm_logfile_open(struct vm_logfile **slot, const char *path, bool rotate_old,
 		vm_logfile_close(f);
 	if (rotate_old)
 		rotate(path);
-	int rc = datastore_open(path, VMFS_O_CREAT | VMFS_O_TRUNC, VMFS_LOCK_EXCLUSIVE, &f->file, error, error_size);
+	/* Sole: never truncate a file this host holds for something else (a
+	 * serial0.fileName naming a disk, another VM's log). */
+	int rc = datastore_open(path, VMFS_O_CREAT | VMFS_O_TRUNC | VMFS_O_SOLE, VMFS_LOCK_EXCLUSIVE, &f->file,
+				error, error_size);
 	if (rc)
 		return rc;
 	strlcpy(f->path, path, sizeof(f->path));

@@ -285,7 +285,9 @@ int vm_power_cycle(struct vm *vm, const char *why)
 	if (vm->start_check != vm_power_start_check || !b)
 		return -EINVAL;
 	__atomic_store_n(&b->power_cycle, true, __ATOMIC_RELEASE);
-	vm_stop(vm, -1, "%s: power cycle (a VM with several vCPUs is reset by powering it off and on)", why);
+	/* Already stopped (a vm stop came first): it stays off. */
+	if (!vm_stop(vm, -1, "%s: power cycle (a VM with several vCPUs is reset by powering it off and on)", why))
+		__atomic_store_n(&b->power_cycle, false, __ATOMIC_RELEASE);
 	return 0;
 }
 
@@ -307,14 +309,22 @@ int vm_power_start_check(struct vm *vm, char *why, size_t why_size)
 /* Power-on state of everything but the disks. @pre every vCPU gone */
 static int reset_machine(struct vm *vm, struct boot_vm *b, char *error, size_t error_size)
 {
-	for (uint64_t offset = 0; offset < vm->ram_size; offset += VM_RAM_CHUNK)
-		memset(phys_to_virt(vm->ram_chunks[offset / VM_RAM_CHUNK]), 0, VM_RAM_CHUNK);
+	/* The PCI devices first: none may write guest RAM after it is cleared.
+	 * The platform after: its reset writes the ACPI tables into RAM and
+	 * drops what interrupts arrived meanwhile. The heartbeat goes on while
+	 * a large RAM clears. */
 	if (vm->pci)
 		pci_bus_reset(vm->pci);
+	for (uint64_t offset = 0; offset < vm->ram_size; offset += VM_RAM_CHUNK) {
+		memset(phys_to_virt(vm->ram_chunks[offset / VM_RAM_CHUNK]), 0, VM_RAM_CHUNK);
+		if ((offset / VM_RAM_CHUNK) % 512 == 511)
+			datastore_heartbeat_due();
+	}
 	if (vdev_platform_reset(vm)) {
 		snprintf(error, error_size, "the platform devices could not be reset");
 		return -1;
 	}
+	vdev_uart_reset(vm);
 	uint64_t now = rdtsc();
 	/* Accounting and exit counts start again with each power-on. */
 	sched_group_init(&vm->sched, vm->sched.shares, vm->sched.reservation_pct, vm->sched.limit_pct,
@@ -390,22 +400,20 @@ refused:
 	log_warn("vm %s: power-on refused: %s\n", vm->name, error);
 }
 
-/* Stopped, still holding its resources, and not given up on. */
-static bool power_off_due(struct vm *vm, uint64_t now)
+/* Stopped and still holding its resources: finished once its vCPUs left,
+ * however long that takes (a busy BSP must not strand its locks). */
+static bool power_off_due(struct vm *vm)
 {
 	return __atomic_load_n(&vm->power, __ATOMIC_ACQUIRE) == VM_POWER_ON &&
-	       __atomic_load_n(&vm->state, __ATOMIC_ACQUIRE) == VM_STOPPED &&
-	       now - vm->stop_tsc < VCPU_LEAVE_TIMEOUT_S * tsc_hz();
+	       __atomic_load_n(&vm->state, __ATOMIC_ACQUIRE) == VM_STOPPED;
 }
 
 void vm_power_poll(void)
 {
-	uint64_t now = rdtsc();
-
 	for (struct vm *vm = vm_list(); vm; vm = vm->next) {
 		if (vm->start_check != vm_power_start_check)
 			continue;
-		if (power_off_due(vm, now) && vcpus_gone(vm)) {
+		if (power_off_due(vm) && vcpus_gone(vm)) {
 			finish_power_off(vm, true);
 		} else if (__atomic_load_n(&vm->power, __ATOMIC_ACQUIRE) == VM_POWER_ON_PENDING) {
 			power_on(vm);
@@ -423,7 +431,9 @@ bool vm_power_busy(void)
 	for (struct vm *vm = vm_list(); vm; vm = vm->next) {
 		if (vm->start_check != vm_power_start_check)
 			continue;
-		if (power_off_due(vm, now) || __atomic_load_n(&vm->power, __ATOMIC_ACQUIRE) == VM_POWER_ON_PENDING)
+		/* Host shutdown waits for a stopping VM, but not forever. */
+		bool stopping = power_off_due(vm) && now - vm->stop_tsc < VCPU_LEAVE_TIMEOUT_S * tsc_hz();
+		if (stopping || __atomic_load_n(&vm->power, __ATOMIC_ACQUIRE) == VM_POWER_ON_PENDING)
 			return true;
 	}
 	return false;

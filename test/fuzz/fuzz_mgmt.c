@@ -58,14 +58,16 @@ struct vm *vm_list(void)
 	return &vms[0];
 }
 
-void vm_stop(struct vm *vm, int64_t exit_status, const char *fmt, ...)
+bool vm_stop(struct vm *vm, int64_t exit_status, const char *fmt, ...)
 {
 	(void)exit_status;
 	(void)fmt;
 	if (vm->service_console)
 		stop_calls_on_console++;
+	bool was_running = vm->state == VM_RUNNING;
 	vm->state = VM_STOPPED;
 	vm->power = VM_POWER_OFF;
+	return was_running;
 }
 
 static int allow_start(struct vm *vm, char *why, size_t why_size)

@@ -556,6 +556,16 @@ UNIT_TEST(serial_keys)
 		  "line 4: serial0.fileName 'a//b' is not a plain path (no '..', no '//')");
 	CHECK_STR(parse_error(MINIMAL "serial0.fileType = file\nserial0.fileName = \"/abs\"\n"),
 		  "line 4: serial0.fileName '/abs' is not a plain path (no '..', no '//')");
+	CHECK_STR(parse_error(MINIMAL "serial0.fileType = file\nserial0.fileName = \"web-flat.VMDK\"\n"),
+		  "line 4: serial0.fileName 'web-flat.VMDK' is a name for a VM's disk, config, NVRAM or log");
+	CHECK_STR(parse_error(MINIMAL "serial0.fileType = file\nserial0.fileName = \"[ds1]/db/db.vmx\"\n"),
+		  "line 4: serial0.fileName '[ds1]/db/db.vmx' is a name for a VM's disk, config, NVRAM or log");
+	CHECK_STR(parse_error(MINIMAL "serial0.fileType = file\nserial0.fileName = \"x.nvram\"\n"),
+		  "line 4: serial0.fileName 'x.nvram' is a name for a VM's disk, config, NVRAM or log");
+	CHECK_STR(parse_error(MINIMAL "serial0.fileType = file\nserial0.fileName = \"vmware-1.log\"\n"),
+		  "line 4: serial0.fileName 'vmware-1.log' is a name for a VM's disk, config, NVRAM or log");
+	CHECK_EQ(parse(MINIMAL "serial0.fileType = file\nserial0.fileName = \"com1.log\"\n"), 0);
+	CHECK_EQ(parse(MINIMAL "serial0.fileType = file\nserial0.fileName = \"logs/.vmx-notes\"\n"), 0);
 	CHECK_STR(parse_error(MINIMAL "serial0.fileType = file\nserial0.fileName = \"logs/\"\n"),
 		  "line 4: serial0.fileName 'logs/' names a directory");
 	CHECK_STR(parse_error(MINIMAL "serial0.fileType = file\nserial0.fileName = \"[]/x\"\n"),

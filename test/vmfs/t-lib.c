@@ -691,16 +691,21 @@ static bool test_lock_modes(void)
 	 * its heartbeat at the latest). */
 	OK(vmfs_sync(a));
 	struct vmfs_file *fa, *fb, *fb2;
+	char buf[10];
 	OK(vmfs_open(a, "/disk", 0, VMFS_LOCK_EXCLUSIVE, &fa));
 	/* Never two exclusive holders, nor a reader beside a writer. */
 	FAILS(vmfs_open(b, "/disk", 0, VMFS_LOCK_EXCLUSIVE, &fb), VMFS_EBUSY);
 	FAILS(vmfs_open(b, "/disk", 0, VMFS_LOCK_SHARED_RO, &fb), VMFS_EBUSY);
 	FAILS(vmfs_unlink(b, "/disk"), VMFS_EBUSY);
+	/* This host may reopen its own lock, unless asked for a sole open. */
+	OK(vmfs_open(a, "/disk", 0, VMFS_LOCK_EXCLUSIVE, &fb2));
+	OK(vmfs_close(fb2));
+	FAILS(vmfs_open(a, "/disk", VMFS_O_CREAT | VMFS_O_TRUNC | VMFS_O_SOLE, VMFS_LOCK_EXCLUSIVE, &fb2), VMFS_EBUSY);
+	REQUIRE(vmfs_read(fa, 0, buf, 10) == 10 && !memcmp(buf, "0123456789", 10), "a refused sole open truncated");
 	OK(vmfs_close(fa));
 	OK(vmfs_sync(a)); /* the lock goes with the commit */
 	OK(vmfs_open(b, "/disk", 0, VMFS_LOCK_SHARED_RO, &fb));
 	OK(vmfs_open(a, "/disk", 0, VMFS_LOCK_SHARED_RO, &fa));
-	char buf[10];
 	REQUIRE(vmfs_read(fb, 0, buf, 10) == 10 && !memcmp(buf, "0123456789", 10), "shared read");
 	FAILS(vmfs_write(fb, 0, "x", 1), VMFS_EPERM);
 	FAILS(vmfs_open(b, "/disk", 0, VMFS_LOCK_EXCLUSIVE, &fb2), VMFS_EBUSY);

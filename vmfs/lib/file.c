@@ -74,7 +74,7 @@ int vmfs_open(struct vmfs_volume *vol, const char *path, int flags, enum vmfs_lo
 {
 	if (mode != VMFS_LOCK_EXCLUSIVE && mode != VMFS_LOCK_SHARED_RO && mode != VMFS_LOCK_MULTI_WRITER)
 		return -VMFS_EINVAL;
-	if ((flags & ~(VMFS_O_CREAT | VMFS_O_EXCL | VMFS_O_TRUNC)) ||
+	if ((flags & ~(VMFS_O_CREAT | VMFS_O_EXCL | VMFS_O_TRUNC | VMFS_O_SOLE)) ||
 	    ((flags & (VMFS_O_CREAT | VMFS_O_TRUNC)) && mode != VMFS_LOCK_EXCLUSIVE))
 		return -VMFS_EINVAL;
 	api_lock(vol);
@@ -102,8 +102,11 @@ int vmfs_open(struct vmfs_volume *vol, const char *path, int flags, enum vmfs_lo
 	}
 	struct vmfs_file *file = NULL;
 	if (!err) {
+		struct held_lock *held = vmfs_lock_held(vol, vmfs_inode_lock_sector(&vol->sb, ino));
 		if (vol->read_only && mode != VMFS_LOCK_SHARED_RO)
 			err = -VMFS_EROFS;
+		else if ((flags & VMFS_O_SOLE) && held && held->opens)
+			err = -VMFS_EBUSY;
 		else
 			err = vmfs_lock_acquire(vol, vmfs_inode_lock_sector(&vol->sb, ino), mode, false);
 	}

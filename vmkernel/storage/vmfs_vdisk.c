@@ -445,10 +445,18 @@ int vmfs_vdisk_reacquire(struct vdisk_backend *backend, char *error, size_t erro
 	uint64_t capacity = disk->capacity;
 	bool read_only = backend->read_only;
 
+	uint64_t extent_offset = disk->extent_offset;
+
 	if (!disk->released)
 		return 0;
-	if (open_disk(disk, error, error_size))
+	if (open_disk(disk, error, error_size)) {
+		/* Refused (held elsewhere for now): the geometry the guest's
+		 * device was made with stays for the next attempt. */
+		disk->capacity = capacity;
+		disk->extent_offset = extent_offset;
+		backend->read_only = read_only;
 		return -EBUSY;
+	}
 	/* The guest's device was made for the old size and access. */
 	if (disk->capacity != capacity || backend->read_only != read_only) {
 		snprintf(error, error_size, "disk '%s': its size or access changed while the VM was off", disk->name);
@@ -456,6 +464,7 @@ int vmfs_vdisk_reacquire(struct vdisk_backend *backend, char *error, size_t erro
 		close_files(disk);
 		disk->descriptor = disk->extent = NULL;
 		disk->capacity = capacity;
+		disk->extent_offset = extent_offset;
 		backend->read_only = read_only;
 		return -EINVAL;
 	}

@@ -199,6 +199,20 @@ int vdev_uart_attach(struct vm *vm)
 	return vm_register_io(vm, UART_BASE, UART_BASE + 7, uart_read, uart_write, u);
 }
 
+void vdev_uart_reset(struct vm *vm)
+{
+	struct uart *u = vm->console;
+	if (!u)
+		return;
+	uint64_t flags = spin_lock_irqsave(&u->lock);
+	/* The registers' power-on values; the console ring keeps its history. */
+	u->ier = u->lcr = u->mcr = u->scratch = u->divisor_low = u->divisor_high = 0;
+	u->thre_pending = false;
+	u->irq_asserted = false; /* the chipset's IRQ 4 line is reset low with it */
+	u->line_length = 0;
+	spin_unlock_irqrestore(&u->lock, flags);
+}
+
 unsigned vdev_uart_console_read(struct vm *vm, char *out, unsigned size)
 {
 	struct uart *u = vm->console;

@@ -10,6 +10,8 @@ struct vdisk_backend;
 /* COM1 (16550 at 0x3f8): output to the vmkernel log as "vm <name>: ..." and
  * to the VM's console ring. */
 int vdev_uart_attach(struct vm *vm);
+/* COM1's registers back to their power-on values (a VM's power-on/reset). */
+void vdev_uart_reset(struct vm *vm);
 /* The test-exit port (0xf4, isa-debug-exit compatible). */
 int vdev_exit_port_attach(struct vm *vm);
 /* One local APIC per vCPU at 0xfee00000: xAPIC and x2APIC, timer (one-shot,

@@ -64,7 +64,9 @@ bool vnic_receive(struct vnic *nic, const void *frame, unsigned length)
 	bool delivered = false;
 
 	header[10] = 1; /* num_buffers */
-	if (length > VNIC_FRAME_MAX)
+	/* A VM that is off has no NIC on the wire: nothing may land in its
+	 * old buffers while it is off or being powered on again. */
+	if (length > VNIC_FRAME_MAX || __atomic_load_n(&vdev->vm->state, __ATOMIC_ACQUIRE) != VM_RUNNING)
 		return false;
 	uint64_t flags = spin_lock_irqsave(&vdev->lock);
 	struct virtq *q = virtio_queue_live(vdev, QUEUE_RECEIVE);

@@ -274,14 +274,14 @@ void vm_start(struct vm *vm)
 		sched_task_start(&vm->vcpus[i]->task, vm->vcpus[i]->state == VCPU_RUNNABLE);
 }
 
-void vm_stop(struct vm *vm, int64_t exit_status, const char *fmt, ...)
+bool vm_stop(struct vm *vm, int64_t exit_status, const char *fmt, ...)
 {
 	va_list ap;
 	uint64_t flags = spin_lock_irqsave(&vm->lock);
 
 	if (vm->state == VM_STOPPED) {
 		spin_unlock_irqrestore(&vm->lock, flags);
-		return;
+		return false;
 	}
 	va_start(ap, fmt);
 	vsnprintf(vm->stop_reason, sizeof(vm->stop_reason), fmt, ap);
@@ -297,6 +297,7 @@ void vm_stop(struct vm *vm, int64_t exit_status, const char *fmt, ...)
 	vm_log(vm, "stopping: %s", vm->stop_reason);
 	for (uint32_t i = 0; i < vm->vcpu_count; i++)
 		vcpu_kick(vm->vcpus[i]);
+	return true;
 }
 
 bool vm_restart_service_console(struct vcpu *vcpu, const char *why)

@@ -180,7 +180,7 @@ int vm_copy_from_guest(struct vm *vm, uint64_t gpa, void *dst, uint64_t length);
 /* Puts every vCPU on its pCPU's run queue; vCPU 0 runnable, the others wait for SIPI. */
 void vm_start(struct vm *vm);
 /* Ends the VM: every vCPU stops at its next exit; logged with the reason. */
-void vm_stop(struct vm *vm, int64_t exit_status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+bool vm_stop(struct vm *vm, int64_t exit_status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* The service console powered off or crashed: with console.restart = on
  * it is restarted (at most VM_CONSOLE_RESTARTS per VM_CONSOLE_RESTART_WINDOW_S
  * seconds) and true returned; other VMs run on meanwhile. false: the caller

@@ -468,6 +468,19 @@ static int parse_serial_file_name(struct vmdef_parser *parser, struct text_span 
 	if (value.start[value.length - 1] == '/')
 		return vmdef_fail(parser, "serial0.fileName '%.*s' names a directory", (int)value.length,
 				  value.start);
+	/* A VM's own files: COM1's output would overwrite a disk or config. */
+	static const char *const reserved[] = { ".vmdk", ".vmx", ".nvram", ".log" };
+	size_t base = value.length;
+	while (base && value.start[base - 1] != '/' && value.start[base - 1] != ']')
+		base--;
+	for (size_t i = 0; i < sizeof(reserved) / sizeof(reserved[0]); i++) {
+		size_t n = strlen(reserved[i]);
+		struct text_span ending = { value.start + value.length - n, n };
+		bool vm_log = i == 3 && value.length - base >= 6 && !memcmp(value.start + base, "vmware", 6);
+		if (value.length - base > n && span_equals_ignoring_case(ending, reserved[i]) && (i < 3 || vm_log))
+			return vmdef_fail(parser, "serial0.fileName '%.*s' is a name for a VM's disk, config, NVRAM or log",
+					  (int)value.length, value.start);
+	}
 	return copy_value(parser, "serial0.fileName", value, parser->out->serial_file,
 			  sizeof(parser->out->serial_file));
 }

@@ -53,6 +53,10 @@ enum vmfs_lock_mode {
 #define VMFS_O_CREAT 1
 #define VMFS_O_EXCL 2
 #define VMFS_O_TRUNC 4
+/* Only if this host has the file open nowhere else (-VMFS_EBUSY otherwise):
+ * a host may reopen its own locks, so a file one user holds could otherwise
+ * be truncated by another user on the same host. */
+#define VMFS_O_SOLE 8
 
 enum vmfs_alloc_policy {
 	VMFS_ALLOC_THIN = 0,	    /* blocks on first write */
