@@ -21,44 +21,17 @@
 #include <lib/string.h>
 #include <mm/heap.h>
 
-/* Splits a transfer into requests the driver accepts. */
-static int transfer(struct blockdev *bdev, bool write, uint64_t sector, uint32_t count, void *buffer,
-		    uint32_t flags)
-{
-	uint32_t chunk_max = bdev->max_sectors_per_request ? bdev->max_sectors_per_request : count;
-	uint8_t *p = buffer;
-
-	if (sector > bdev->sector_count || count > bdev->sector_count - sector)
-		return -EINVAL;
-	while (count) {
-		uint32_t chunk = count < chunk_max ? count : chunk_max;
-		int err;
-
-		if (write)
-			err = blockdev_write_sync(bdev, sector, chunk, p, flags);
-		else
-			err = blockdev_read_sync(bdev, sector, chunk, p);
-		if (err)
-			return err;
-		sector += chunk;
-		count -= chunk;
-		p += (uint64_t)chunk * bdev->sector_size;
-	}
-	return 0;
-}
-
+/* The block layer's sync helpers split a transfer into requests the
+ * driver accepts and refuse writes to a read-only device. */
 int storage_blockdev_read(struct blockdev *bdev, uint64_t sector, uint32_t count, void *buffer)
 {
-	return transfer(bdev, false, sector, count, buffer, 0);
+	return blockdev_read_sync(bdev, sector, count, buffer);
 }
 
 int storage_blockdev_write(struct blockdev *bdev, uint64_t sector, uint32_t count, const void *buffer,
 			   uint32_t flags)
 {
-	if (bdev->read_only)
-		return -EROFS;
-	/* The driver only reads a write request's buffer. */
-	return transfer(bdev, true, sector, count, (void *)(uintptr_t)buffer, flags);
+	return blockdev_write_sync(bdev, sector, count, buffer, flags);
 }
 
 int storage_blockdev_flush(struct blockdev *bdev)
