@@ -27,7 +27,7 @@ GUEST_DISKS := $(patsubst %,$(GUEST_BUILD)/%.disk,$(GUESTS_WITH_DISK))
 guest_disk = $(if $(filter $(GUESTS_WITH_DISK),$(1)),$(GUEST_BUILD)/$(1).disk)
 
 GUEST_RUNTIME_C := console.c string.c start.c gdt.c idt.c lapic.c kapsel.c
-GUEST_RUNTIME_32 := $(GUEST_RUNTIME_C) paging32.c entry32.S isr32.S
+GUEST_RUNTIME_32 := $(GUEST_RUNTIME_C) paging32.c entry32.S isr32.S ap32.c ap_start32.S
 GUEST_RUNTIME_64 := $(GUEST_RUNTIME_C) paging64.c entry64.S isr64.S user64.S
 
 GUEST_WARNINGS := -Wall -Wextra -Werror -Wmissing-prototypes -Wshadow \

@@ -16,8 +16,6 @@
 
 const char guest_name[] = "platform";
 
-#define TRAMPOLINE_BASE 0x9000u
-#define STARTUP_VECTOR (TRAMPOLINE_BASE >> 12)
 #define AP_APIC_ID 1u
 
 #define VECTOR_TIMER 0x40
@@ -44,8 +42,7 @@ const char guest_name[] = "platform";
 #define MSR_X2APIC_DIVIDE 0x83e
 #define MSR_X2APIC_SELF_IPI 0x83f
 
-extern char platform_trampoline_start[], platform_trampoline_end[];
-void platform_ap_main(void);
+static void platform_ap_main(void);
 
 /* ---- what ACPI said ---- */
 static uint32_t ioapic_base, pit_gsi, madt_cpus;
@@ -338,7 +335,7 @@ static void bsp_ipi(struct guest_frame *frame)
 	lapic_eoi();
 }
 
-void platform_ap_main(void)
+static void platform_ap_main(void)
 {
 	guest_idt_load();
 	lapic_enable();
@@ -360,14 +357,13 @@ static bool wait_for(volatile uint32_t *flag, uint64_t milliseconds)
 
 static bool check_ipis(void)
 {
-	memcpy((void *)(uintptr_t)TRAMPOLINE_BASE, platform_trampoline_start,
-	       (size_t)(platform_trampoline_end - platform_trampoline_start));
+	uint32_t startup_vector = guest_ap_install(platform_ap_main);
 	guest_set_handler(VECTOR_IPI_TO_AP, ap_ipi);
 	guest_set_handler(VECTOR_IPI_TO_BSP, bsp_ipi);
 	CHECK(lapic_send_ipi(AP_APIC_ID, LAPIC_ICR_INIT | LAPIC_ICR_LEVEL_ASSERT), "INIT IPI stuck in ICR");
 	guest_delay_us(10000);
 	for (int attempt = 0; attempt < 2 && !ap_ready; attempt++) {
-		CHECK(lapic_send_ipi(AP_APIC_ID, LAPIC_ICR_STARTUP | STARTUP_VECTOR), "STARTUP IPI stuck in ICR");
+		CHECK(lapic_send_ipi(AP_APIC_ID, LAPIC_ICR_STARTUP | startup_vector), "STARTUP IPI stuck in ICR");
 		guest_delay_us(200);
 	}
 	if (!wait_for(&ap_ready, kapsel_present() ? 10000 : 2000)) {

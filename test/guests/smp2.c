@@ -1,6 +1,6 @@
 /*
  * smp2: a 2-vCPU VM. The BSP starts the AP with INIT-SIPI-SIPI through
- * its LAPIC ICR (physical destination APIC ID 1, trampoline at 0x8000);
+ * its LAPIC ICR (physical destination APIC ID 1, the runtime's trampoline);
  * the AP comes up in real mode, reaches 32-bit code (smp2.S), prints, and
  * both CPUs increment one shared counter with LOCK at the same time: no
  * increment may be lost. 32-bit protected mode. On bare QEMU without
@@ -10,13 +10,10 @@
 
 const char guest_name[] = "smp2";
 
-#define TRAMPOLINE_BASE 0x8000u
-#define STARTUP_VECTOR (TRAMPOLINE_BASE >> 12)
 #define AP_APIC_ID 1u
 #define INCREMENTS 100000u
 
-extern char smp2_trampoline_start[], smp2_trampoline_end[];
-void smp2_ap_main(void);
+static uint32_t startup_vector;
 
 static volatile uint32_t ap_started, ap_apic_id, start_counting, ap_done;
 static volatile uint32_t shared_counter;
@@ -27,7 +24,7 @@ static void count(void)
 		__asm__ volatile("lock incl %0" : "+m"(shared_counter));
 }
 
-void smp2_ap_main(void)
+static void smp2_ap_main(void)
 {
 	guest_idt_load();
 	ap_apic_id = lapic_id();
@@ -57,7 +54,7 @@ static bool start_ap(void)
 	CHECK(lapic_send_ipi(AP_APIC_ID, LAPIC_ICR_INIT | LAPIC_ICR_LEVEL_ASSERT), "INIT IPI stuck in ICR");
 	guest_delay_us(10000);
 	for (int attempt = 0; attempt < 2 && !ap_started; attempt++) {
-		CHECK(lapic_send_ipi(AP_APIC_ID, LAPIC_ICR_STARTUP | STARTUP_VECTOR), "STARTUP IPI stuck in ICR");
+		CHECK(lapic_send_ipi(AP_APIC_ID, LAPIC_ICR_STARTUP | startup_vector), "STARTUP IPI stuck in ICR");
 		guest_delay_us(200);
 	}
 	return wait_for(&ap_started, kapsel_present() ? 10000 : 2000);
@@ -66,8 +63,7 @@ static bool start_ap(void)
 void guest_main(uint32_t multiboot_info)
 {
 	(void)multiboot_info;
-	size_t size = (size_t)(smp2_trampoline_end - smp2_trampoline_start);
-	memcpy((void *)(uintptr_t)TRAMPOLINE_BASE, smp2_trampoline_start, size);
+	startup_vector = guest_ap_install(smp2_ap_main);
 	lapic_enable();
 	uint32_t bsp_apic_id = lapic_id();
 	CHECK(bsp_apic_id != AP_APIC_ID, "the BSP has APIC ID %u, the AP's", bsp_apic_id);

@@ -12,13 +12,9 @@
 
 const char guest_name[] = "smp_many";
 
-#define TRAMPOLINE_BASE 0x8000u
-#define STARTUP_VECTOR (TRAMPOLINE_BASE >> 12)
 #define MAX_CPUS 16u
 #define INCREMENTS 20000u
 
-extern char smp_many_trampoline_start[], smp_many_trampoline_end[];
-void smp_many_ap_main(void);
 
 static volatile uint32_t online_mask, start_counting, done_count;
 static volatile uint32_t shared_counter;
@@ -29,7 +25,7 @@ static void count(void)
 		__asm__ volatile("lock incl %0" : "+m"(shared_counter));
 }
 
-void smp_many_ap_main(void)
+static void smp_many_ap_main(void)
 {
 	guest_idt_load();
 	uint32_t id = lapic_id();
@@ -82,8 +78,7 @@ void guest_main(uint32_t multiboot_info)
 {
 	uint32_t cpus = requested_cpus(multiboot_info);
 	CHECK(cpus >= 2 && cpus <= MAX_CPUS, "cpus=%u: 2..%u", cpus, MAX_CPUS);
-	size_t size = (size_t)(smp_many_trampoline_end - smp_many_trampoline_start);
-	memcpy((void *)(uintptr_t)TRAMPOLINE_BASE, smp_many_trampoline_start, size);
+	uint32_t startup_vector = guest_ap_install(smp_many_ap_main);
 	lapic_enable();
 	CHECK_EQ(lapic_id(), 0, "the BSP's LAPIC ID");
 
@@ -95,7 +90,7 @@ void guest_main(uint32_t multiboot_info)
 	for (int attempt = 0; attempt < 2; attempt++) {
 		for (uint32_t id = 1; id < cpus; id++)
 			if (!(online_mask & (1u << id)))
-				CHECK(lapic_send_ipi(id, LAPIC_ICR_STARTUP | STARTUP_VECTOR), "STARTUP IPI to %u stuck", id);
+				CHECK(lapic_send_ipi(id, LAPIC_ICR_STARTUP | startup_vector), "STARTUP IPI to %u stuck", id);
 		guest_delay_us(200);
 	}
 	uint32_t want = ((1u << cpus) - 1) & ~1u;

@@ -170,6 +170,11 @@ uint32_t lapic_id(void);
 /* Writes ICR (destination APIC ID, low word) and waits for the send to
  * finish; false if it never does. */
 bool lapic_send_ipi(uint32_t destination, uint32_t icr_low);
+/* 32-bit guests with several vCPUs: puts the AP start-up trampoline in low
+ * memory and returns the STARTUP IPI vector that runs it; each AP started
+ * so calls entry on a stack of its own (up to GUEST_MAX_APS). */
+extern void (*guest_ap_entry)(void);
+uint32_t guest_ap_install(void (*entry)(void));
 
 /* --- Kapsel and the platform (kapsel.c) --- */
 /* True when CPUID 0x40000000 carries the Kapsel signature. */

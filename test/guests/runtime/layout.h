@@ -21,6 +21,11 @@
 #define SELECTOR_TSS 0x30
 #define GDT_ENTRIES 8
 
+/* Where guest_ap_install() puts the AP start-up trampoline (the STARTUP
+ * IPI's vector is this >> 12), and how many APs get a stack. */
+#define GUEST_AP_TRAMPOLINE_BASE 0x8000
+#define GUEST_MAX_APS 15
+
 /* 64-bit: ring 3 comes back to guest_call_user() through INT n on this vector. */
 #define GUEST_USER_RETURN_VECTOR 0x81
 
