@@ -223,6 +223,27 @@ static void set_data(const struct nvme_controller *c, struct nvme_command *cmd, 
 
 static struct nvme_controller *controller_by_vector[256];
 
+/* The I/O command for a read, write or flush; a write's data goes into the
+ * bounce buffer. @pre lock held (the bounce buffer is the controller's). */
+static void io_command(struct nvme_controller *c, const struct nvme_namespace *ns,
+		       const struct blockdev_request *req, struct nvme_command *cmd)
+{
+	*cmd = (struct nvme_command){ .nsid = ns->nsid };
+	if (req->op == BLOCKDEV_FLUSH) {
+		cmd->dw0 = IO_FLUSH;
+		return;
+	}
+	uint32_t bytes = req->sector_count * ns->dev.sector_size;
+	cmd->dw0 = req->op == BLOCKDEV_WRITE ? IO_WRITE : IO_READ;
+	set_data(c, cmd, bytes);
+	cmd->cdw10 = (uint32_t)req->sector;
+	cmd->cdw11 = (uint32_t)(req->sector >> 32);
+	cmd->cdw12 = (req->sector_count - 1) |
+		     (req->op == BLOCKDEV_WRITE && (req->flags & BLOCKDEV_REQ_FUA) ? 1u << 30 : 0);
+	if (req->op == BLOCKDEV_WRITE)
+		memcpy(c->bounce, req->buffer, bytes);
+}
+
 /* Issues the first waiting request when the queue is idle. @pre lock held. */
 static void start_next(struct nvme_controller *c)
 {
@@ -232,22 +253,8 @@ static void start_next(struct nvme_controller *c)
 	c->waiting = p->next;
 	if (!c->waiting)
 		c->waiting_tail = NULL;
-	struct blockdev_request *req = p->req;
-	struct nvme_command cmd = { 0 };
-	cmd.nsid = p->ns->nsid;
-	if (req->op == BLOCKDEV_FLUSH) {
-		cmd.dw0 = IO_FLUSH;
-	} else {
-		uint32_t bytes = req->sector_count * p->ns->dev.sector_size;
-		cmd.dw0 = req->op == BLOCKDEV_WRITE ? IO_WRITE : IO_READ;
-		set_data(c, &cmd, bytes);
-		cmd.cdw10 = (uint32_t)req->sector;
-		cmd.cdw11 = (uint32_t)(req->sector >> 32);
-		cmd.cdw12 = (req->sector_count - 1) |
-			    (req->op == BLOCKDEV_WRITE && (req->flags & BLOCKDEV_REQ_FUA) ? 1u << 30 : 0);
-		if (req->op == BLOCKDEV_WRITE)
-			memcpy(c->bounce, req->buffer, bytes);
-	}
+	struct nvme_command cmd;
+	io_command(c, p->ns, p->req, &cmd);
 	c->inflight_command_id = c->next_command_id++;
 	cmd.dw0 |= (uint32_t)c->inflight_command_id << 16;
 	struct nvme_queue *q = &c->io;
@@ -388,26 +395,12 @@ static int nvme_submit(struct blockdev *dev, struct blockdev_request *req)
 	if (c->use_interrupts)
 		return nvme_submit_queued(ns, req);
 	uint32_t bytes = req->sector_count * dev->sector_size;
-	struct nvme_command cmd = { 0 };
-	cmd.nsid = ns->nsid;
+	struct nvme_command cmd;
 	uint64_t flags = spin_lock_irqsave(&c->lock);
-	int status;
-	if (req->op == BLOCKDEV_FLUSH) {
-		cmd.dw0 = IO_FLUSH;
-		status = run_command(c, &c->io, &cmd, NULL);
-	} else {
-		cmd.dw0 = req->op == BLOCKDEV_WRITE ? IO_WRITE : IO_READ;
-		set_data(c, &cmd, bytes);
-		cmd.cdw10 = (uint32_t)req->sector;
-		cmd.cdw11 = (uint32_t)(req->sector >> 32);
-		cmd.cdw12 = (req->sector_count - 1) |
-			    (req->op == BLOCKDEV_WRITE && (req->flags & BLOCKDEV_REQ_FUA) ? 1u << 30 : 0);
-		if (req->op == BLOCKDEV_WRITE)
-			memcpy(c->bounce, req->buffer, bytes);
-		status = run_command(c, &c->io, &cmd, NULL);
-		if (!status && req->op == BLOCKDEV_READ)
-			memcpy(req->buffer, c->bounce, bytes);
-	}
+	io_command(c, ns, req, &cmd);
+	int status = run_command(c, &c->io, &cmd, NULL);
+	if (!status && req->op == BLOCKDEV_READ)
+		memcpy(req->buffer, c->bounce, bytes);
 	spin_unlock_irqrestore(&c->lock, flags);
 	req->status = status;
 	req->done(req);
